@@ -1,0 +1,3 @@
+from groundrl.cli.app import main
+
+main()

@@ -1,0 +1,1 @@
+"""The `groundrl` command line: thin commands that read options, build parts and run."""

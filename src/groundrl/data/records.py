@@ -1,0 +1,97 @@
+"""The unified record: one type that every published format is read into and written from.
+
+Ground truth is in original-image pixels, with the size of every image. Image paths are relative to the
+folder of the JSONL file that holds the record (or to an image root given by the caller).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+TASKS = ("rec", "point", "qa", "detection", "multi_image")
+
+
+@dataclass
+class Record:
+    """One grounding example.
+
+    Attributes:
+        id: unique within its file.
+        images: image paths, one or more.
+        image_sizes: [width, height] of each image, in pixels.
+        task: one of TASKS.
+        question: the referring expression or question (without a model's prompt template).
+        messages: a full conversation instead of (or besides) `question`, for SFT chains.
+        boxes: target boxes [x1, y1, x2, y2] in original pixels of image `image_index`.
+        point: a target point [x, y] in original pixels (GUI clicks).
+        answer: a target text (QA, multiple choice).
+        choices: the options of a multiple-choice question, in order (A, B, C, ...).
+        image_index: which image `boxes` and `point` refer to.
+        source: where the record comes from (`synth/rec`, `refcoco/val`, ...).
+        reward_method: per-record reward selection, as VLM-R1's `accu_reward_method`.
+        meta: anything else, kept as is.
+    """
+
+    id: str
+    images: list[str]
+    image_sizes: list[list[int]]
+    task: str = "rec"
+    question: str | None = None
+    messages: list[dict[str, Any]] | None = None
+    boxes: list[list[float]] | None = None
+    point: list[float] | None = None
+    answer: str | None = None
+    choices: list[str] | None = None
+    image_index: int = 0
+    source: str = ""
+    reward_method: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def width(self) -> int:
+        """Width of the image the target refers to."""
+        return self.image_sizes[self.image_index][0]
+
+    @property
+    def height(self) -> int:
+        """Height of the image the target refers to."""
+        return self.image_sizes[self.image_index][1]
+
+    def to_json(self) -> str:
+        """One JSON line; fields that are None or empty are left out."""
+        data = {k: v for k, v in asdict(self).items() if v is not None and v != {} and v != ""}
+        if data.get("image_index") == 0:
+            del data["image_index"]
+        return json.dumps(data, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, line: str | dict[str, Any]) -> Record:
+        """Build a record from a JSON line or an already parsed dict (unknown keys raise TypeError)."""
+        data = json.loads(line) if isinstance(line, str) else dict(line)
+        return cls(**data)
+
+    def image_paths(self, root: str | Path) -> list[Path]:
+        """Image paths resolved against `root` (absolute paths are kept)."""
+        return [Path(root) / p for p in self.images]
+
+
+def write_records(records: Iterable[Record], path: str | Path) -> int:
+    """Write records as JSONL; returns how many were written."""
+    n = 0
+    with open(path, "w", encoding="utf-8") as f:
+        for record in records:
+            f.write(record.to_json() + "\n")
+            n += 1
+    return n
+
+
+def read_records(path: str | Path) -> Iterator[Record]:
+    """Stream records from a GroundRL JSONL file (strict validation lives in groundrl.data.validate)."""
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                yield Record.from_json(line)

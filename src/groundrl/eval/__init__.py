@@ -1,0 +1,1 @@
+"""Evaluation: scoring prediction files, metrics and (later) benchmark suites and reports."""

@@ -1,0 +1,26 @@
+"""Chat messages for a record, in the shape every Qwen-VL processor's chat template takes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from groundrl.data.records import Record
+from groundrl.models.families import Family
+
+
+def grounding_prompt(record: Record, family: Family, template: str | None = None) -> str:
+    """The user text for a record: the family's grounding prompt around the expression, or the
+    question as is for QA. `template` overrides the family's prompt; `{expression}` is replaced."""
+    if record.task == "qa":
+        return record.question or ""
+    text = (template or family.prompt).format(expression=record.question)
+    if record.task == "multi_image":
+        text = f"{text} There are {len(record.images)} images; first say which image (1 to {len(record.images)})."
+    return text
+
+
+def build_messages(record: Record, family: Family, template: str | None = None) -> list[dict[str, Any]]:
+    """One user turn: an image part per image, then the prompt text."""
+    content: list[dict[str, Any]] = [{"type": "image"} for _ in record.images]
+    content.append({"type": "text", "text": grounding_prompt(record, family, template)})
+    return [{"role": "user", "content": content}]

@@ -1,0 +1,93 @@
+"""Scenes of coloured shapes: placement without overlap, drawing, and exact boxes in pixels."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from PIL import Image, ImageDraw
+
+COLOURS: dict[str, tuple[int, int, int]] = {
+    "red": (220, 40, 40),
+    "green": (40, 170, 60),
+    "blue": (40, 80, 220),
+    "yellow": (235, 200, 30),
+    "purple": (140, 60, 180),
+    "orange": (245, 130, 30),
+}
+SHAPES = ("circle", "square", "triangle")
+BACKGROUNDS = ((255, 255, 255), (245, 245, 240), (235, 240, 245), (250, 245, 235))
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A drawn shape; `box` is its tight bounding box [x1, y1, x2, y2] in pixels (x2, y2 exclusive)."""
+
+    kind: str
+    colour: str
+    box: tuple[int, int, int, int]
+
+    @property
+    def area(self) -> int:
+        return (self.box[2] - self.box[0]) * (self.box[3] - self.box[1])
+
+    @property
+    def center(self) -> tuple[float, float]:
+        return (self.box[0] + self.box[2]) / 2, (self.box[1] + self.box[3]) / 2
+
+    @property
+    def name(self) -> str:
+        return f"{self.colour} {self.kind}"
+
+
+def place_shapes(
+    rng: random.Random,
+    width: int,
+    height: int,
+    count: int,
+    min_frac: float = 0.12,
+    max_frac: float = 0.35,
+    colours: tuple[str, ...] = tuple(COLOURS),
+    kinds: tuple[str, ...] = SHAPES,
+    gap: int = 2,
+) -> list[Shape]:
+    """Place up to `count` non-overlapping shapes with sides between min_frac and max_frac of the
+    shorter image side. Rejection sampling: a crowded image may get fewer shapes than asked."""
+    short = min(width, height)
+    lo, hi = max(4, int(short * min_frac)), max(5, int(short * max_frac))
+    shapes: list[Shape] = []
+    for _ in range(count * 30):
+        if len(shapes) == count:
+            break
+        side = rng.randint(lo, hi)
+        x1, y1 = rng.randint(0, width - side), rng.randint(0, height - side)
+        box = (x1, y1, x1 + side, y1 + side)
+        if all(_apart(box, s.box, gap) for s in shapes):
+            shapes.append(Shape(rng.choice(kinds), rng.choice(colours), box))
+    return shapes
+
+
+def _apart(a: tuple[int, ...], b: tuple[int, ...], gap: int) -> bool:
+    return a[2] + gap <= b[0] or b[2] + gap <= a[0] or a[3] + gap <= b[1] or b[3] + gap <= a[1]
+
+
+def draw_shape(draw: ImageDraw.ImageDraw, shape: Shape, fill: tuple[int, int, int] | None = None) -> None:
+    """Draw `shape` so that its pixels span exactly its box."""
+    x1, y1, x2, y2 = shape.box
+    colour = fill or COLOURS[shape.colour]
+    inner = (x1, y1, x2 - 1, y2 - 1)  # Pillow's shapes include their last pixel
+    if shape.kind == "circle":
+        draw.ellipse(inner, fill=colour)
+    elif shape.kind == "square":
+        draw.rectangle(inner, fill=colour)
+    else:
+        draw.polygon([((x1 + x2 - 1) / 2, y1), (x2 - 1, y2 - 1), (x1, y2 - 1)], fill=colour)
+
+
+def render(width: int, height: int, shapes: list[Shape], background: tuple[int, int, int]) -> Image.Image:
+    """An RGB image of the shapes on a plain background."""
+    image = Image.new("RGB", (width, height), background)
+    draw = ImageDraw.Draw(image)
+    for shape in shapes:
+        draw_shape(draw, shape)
+    return image

@@ -1,0 +1,31 @@
+import pytest
+
+from groundrl.boxes import parse_box, parse_point
+from groundrl.models.families import FAMILIES, UnknownFamilyError, get_family
+
+
+def test_lookup_by_name_and_model_type():
+    assert get_family("qwen2.5-vl") is get_family("qwen2_5_vl")
+    assert get_family("qwen3_vl_moe").name == "qwen3-vl"
+    with pytest.raises(UnknownFamilyError, match="known: qwen2-vl, qwen2.5-vl, qwen3-vl"):
+        get_family("llava")
+
+
+def test_conventions_as_published():
+    assert get_family("qwen2.5-vl").convention == "resized"
+    assert get_family("qwen2-vl").convention == "norm1000"
+    assert get_family("qwen3-vl").convention == "norm1000"
+    assert get_family("qwen3-vl").factor == 32 and get_family("qwen2.5-vl").factor == 28
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_formatted_answers_parse_back(name):
+    family = FAMILIES[name]
+    assert parse_box(family.format_box([1, 22, 333, 444])) == [1, 22, 333, 444]
+    assert parse_point(family.format_point([5, 66])) == [5, 66]
+    assert "{expression}" in family.prompt
+
+
+def test_frame_of_resized_family_uses_smart_resize():
+    frame = get_family("qwen2.5-vl").frame(640, 480)
+    assert frame.to_original([644, 476]) == pytest.approx([640, 480])
