@@ -51,7 +51,9 @@ def make_lines(n: int, path: Path, seed: int = 0) -> None:
             f.write(json.dumps(row) + "\n")
 
 
-_FLOOR_RE = re.compile(r"\[\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*\]")
+_FLOOR_RE = re.compile(
+    r"\[\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*\]"
+)
 
 
 def floor_loop(path: Path) -> float:
@@ -90,10 +92,13 @@ def main() -> None:
         make_lines(args.lines, path)
         cli = [sys.executable, "-m", "groundrl", "score", str(path), "--json"]
         runs = {"groundrl score --json": [], "groundrl score --json --details": [], "floor loop (in process)": []}
+        commands = {
+            "groundrl score --json": cli,
+            "groundrl score --json --details": [*cli, "--details", str(Path(tmp) / "details.jsonl")],
+        }
         for _ in range(args.repeats):
-            runs["groundrl score --json"].append(timed(lambda: subprocess.run(cli, check=True, capture_output=True)))
-            details = [*cli, "--details", str(Path(tmp) / "details.jsonl")]
-            runs["groundrl score --json --details"].append(timed(lambda: subprocess.run(details, check=True, capture_output=True)))
+            for name, command in commands.items():
+                runs[name].append(timed(lambda c=command: subprocess.run(c, check=True, capture_output=True)))
             runs["floor loop (in process)"].append(timed(lambda: floor_loop(path)))
     floor = statistics.median(runs["floor loop (in process)"])
     print(f"machine: {platform.machine()}, {platform.processor() or 'cpu'}, python {platform.python_version()}")

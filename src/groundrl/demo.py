@@ -51,7 +51,9 @@ def prediction_line(record: Record, output: str, family: str) -> dict:
     }
 
 
-def predict_file(engine: TransformersEngine, records_path: Path, family_name: str, out: Path, max_new_tokens: int) -> float:
+def predict_file(
+    engine: TransformersEngine, records_path: Path, family_name: str, out: Path, max_new_tokens: int
+) -> float:
     """Answer every record of `records_path`; write score-ready lines to `out`. Returns seconds taken."""
     family = get_family(family_name)
     records = list(read_records(records_path))

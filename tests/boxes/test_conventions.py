@@ -28,14 +28,24 @@ def test_resized_without_input_size_is_an_error():
 
 @pytest.mark.parametrize(
     ("h", "w", "expected"),
-    [(480, 640, (476, 644)), (10, 10, (56, 56)), (28, 28, (56, 56)), (5000, 5000, (3556, 3556)), (1080, 1920, (1092, 1932))],
+    [
+        (480, 640, (476, 644)),
+        (10, 10, (56, 56)),
+        (28, 28, (56, 56)),
+        (5000, 5000, (3556, 3556)),
+        (1080, 1920, (1092, 1932)),
+    ],
 )
 def test_smart_resize_known_values(h, w, expected):
     assert smart_resize(h, w) == expected
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.integers(1, 8000), st.integers(1, 8000), st.sampled_from([(28, 3136, 12845056), (32, 65536, 16777216), (28, 3136, 1003520)]))
+@given(
+    st.integers(1, 8000),
+    st.integers(1, 8000),
+    st.sampled_from([(28, 3136, 12845056), (32, 65536, 16777216), (28, 3136, 1003520)]),
+)
 def test_smart_resize_matches_transformers(h, w, params):
     from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize as reference
 

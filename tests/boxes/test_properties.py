@@ -11,7 +11,28 @@ from groundrl.boxes import CONVENTIONS, frame_for, iou, order_box, parse_box, pa
 coord = st.floats(min_value=-1e4, max_value=1e4, allow_nan=False, allow_infinity=False)
 box = st.tuples(coord, coord, coord, coord).map(order_box)
 side = st.integers(min_value=1, max_value=10_000)
-pieces = st.sampled_from(["<answer>", "</answer>", "<think>", "</think>", "[", "]", "(", ")", ",", " ", '"bbox_2d":', "-", ".", "1", "42", "<|box_start|>", "<|box_end|>", '"point_2d":'])
+pieces = st.sampled_from(
+    [
+        "<answer>",
+        "</answer>",
+        "<think>",
+        "</think>",
+        "[",
+        "]",
+        "(",
+        ")",
+        ",",
+        " ",
+        '"bbox_2d":',
+        "-",
+        ".",
+        "1",
+        "42",
+        "<|box_start|>",
+        "<|box_end|>",
+        '"point_2d":',
+    ]
+)
 
 
 @given(st.text())

@@ -55,7 +55,11 @@ def test_metrics_and_details(tmp_path):
         ({"coords": "norm1000"}, "[500, 500, 1000, 1000]", [320, 240, 640, 480]),
         ({"coords": "resized", "input_width": 320, "input_height": 240}, "[160, 120, 320, 240]", [320, 240, 640, 480]),
         # explicit input size beats smart resize for qwen2.5-vl
-        ({"family": "qwen2.5-vl", "coords": None, "input_width": 320, "input_height": 240}, "[160, 120, 320, 240]", [320, 240, 640, 480]),
+        (
+            {"family": "qwen2.5-vl", "coords": None, "input_width": 320, "input_height": 240},
+            "[160, 120, 320, 240]",
+            [320, 240, 640, 480],
+        ),
         # swapped corners are reordered, out-of-image coordinates clamped
         ({"coords": "abs"}, "[700, 500, 320, 240]", [320, 240, 640, 480]),
         ({"coords": "abs"}, "[-5, -5, 10, 10]", [0, 0, 10, 10]),
@@ -139,6 +143,8 @@ def test_parallel_equals_serial_and_keeps_line_numbers(tmp_path):
             summary, bad = score_jsonl(path, out, skip_bad=True, workers=workers, batch_lines=10)
         results[workers] = (summary.as_dict(), [str(e) for e in bad], (tmp_path / f"d{workers}.jsonl").read_text())
     assert results[1] == results[2]
-    assert results[2][1] == [f"{path}:78: not valid JSON (Expecting property name enclosed in double quotes at column 2)"]
+    assert results[2][1] == [
+        f"{path}:78: not valid JSON (Expecting property name enclosed in double quotes at column 2)"
+    ]
     with pytest.raises(InputError, match=":78:"):
         score_jsonl(path, None, skip_bad=False, workers=2, batch_lines=10)

@@ -56,13 +56,17 @@ def test_digits_are_single_tokens(tiny_models):
 def test_batched_generate_with_images(tiny_models, family):
     engine = TransformersEngine(tiny_models[family], batch_size=4)
     prompts = [
-        Prompt([{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": f"Locate shape {i}"}]}],
-               [Image.new("RGB", (112 + 28 * i, 112), (40 * i, 0, 0))])
+        Prompt(
+            [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": f"Locate shape {i}"}]}],
+            [Image.new("RGB", (112 + 28 * i, 112), (40 * i, 0, 0))],
+        )
         for i in range(3)
     ]
     prompts.append(
-        Prompt([{"role": "user", "content": [{"type": "image"}, {"type": "image"}, {"type": "text", "text": "two"}]}],
-               [Image.new("RGB", (96, 96)), Image.new("RGB", (140, 84))])
+        Prompt(
+            [{"role": "user", "content": [{"type": "image"}, {"type": "image"}, {"type": "text", "text": "two"}]}],
+            [Image.new("RGB", (96, 96)), Image.new("RGB", (140, 84))],
+        )
     )
     results = engine.generate(prompts, max_new_tokens=8)
     assert len(results) == 4

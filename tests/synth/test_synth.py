@@ -48,7 +48,12 @@ def test_box_is_tight_around_the_drawn_shape(tmp_path):
         # the shape touches every side of its box: each border row/column has a non-background pixel
         px = crop.load()
         w, h = crop.size
-        for line in ([(i, 0) for i in range(w)], [(i, h - 1) for i in range(w)], [(0, j) for j in range(h)], [(w - 1, j) for j in range(h)]):
+        for line in (
+            [(i, 0) for i in range(w)],
+            [(i, h - 1) for i in range(w)],
+            [(0, j) for j in range(h)],
+            [(w - 1, j) for j in range(h)],
+        ):
             assert any(px[p] != background for p in line)
 
 
@@ -58,7 +63,11 @@ def test_expression_kinds_all_appear():
 
 
 def test_spatial_and_superlative_are_unambiguous():
-    shapes = [Shape("circle", "red", (0, 0, 10, 10)), Shape("circle", "blue", (50, 0, 70, 20)), Shape("square", "red", (30, 0, 40, 10))]
+    shapes = [
+        Shape("circle", "red", (0, 0, 10, 10)),
+        Shape("circle", "blue", (50, 0, 70, 20)),
+        Shape("square", "red", (30, 0, 40, 10)),
+    ]
     texts = {e.text: e.target for e in spatial_expressions(shapes)}
     assert texts["the circle left of the red square"] == 0
     assert texts["the circle right of the red square"] == 1

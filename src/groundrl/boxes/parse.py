@@ -27,10 +27,20 @@ _THINK_RE = re.compile(r"<think>.*?</think>", re.DOTALL)
 # (substring every match contains, pattern), in order of precedence
 _BOX_PATTERNS = (
     ("bbox_2d", re.compile(r"""["']bbox_2d["']\s*:\s*\[\s*""" + _SEP.join([_NUM] * 4) + r"\s*\]")),
-    ("<|box_start|>", re.compile(
-        r"<\|box_start\|>\s*\(\s*" + _NUM + _SEP + _NUM + r"\s*\)\s*,?\s*\(\s*" + _NUM + _SEP + _NUM
-        + r"\s*\)\s*<\|box_end\|>"
-    )),
+    (
+        "<|box_start|>",
+        re.compile(
+            r"<\|box_start\|>\s*\(\s*"
+            + _NUM
+            + _SEP
+            + _NUM
+            + r"\s*\)\s*,?\s*\(\s*"
+            + _NUM
+            + _SEP
+            + _NUM
+            + r"\s*\)\s*<\|box_end\|>"
+        ),
+    ),
     ("[", re.compile(r"\[\s*" + _SEP.join([_NUM] * 4) + r"\s*\]")),
     ("(", re.compile(r"\(\s*" + _NUM + _SEP + _NUM + r"\s*\)\s*,\s*\(\s*" + _NUM + _SEP + _NUM + r"\s*\)")),
     ("(", re.compile(r"\(\s*" + _SEP.join([_NUM] * 4) + r"\s*\)")),

@@ -65,4 +65,3 @@ def _table(path: str, metrics: dict) -> Table:
         shown = "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
         table.add_row(key, shown)
     return table
-

@@ -40,7 +40,9 @@ class TransformersEngine:
 
     def _generate_batch(self, prompts: list[Prompt], max_new_tokens: int) -> list[Generation]:
         started = time.perf_counter()
-        texts = [self.processor.apply_chat_template(p.messages, add_generation_prompt=True, tokenize=False) for p in prompts]
+        texts = [
+            self.processor.apply_chat_template(p.messages, add_generation_prompt=True, tokenize=False) for p in prompts
+        ]
         images = [image for p in prompts for image in p.images] or None
         batch = self.processor(text=texts, images=images, return_tensors="pt", padding=True).to(self.device)
         out_BT = self.model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False)

@@ -12,7 +12,9 @@ from groundrl.data.records import read_records
 GREEN, RED = (30, 160, 60), (220, 30, 30)
 
 
-def draw_gallery(records_path: Path, details_path: Path, out: Path, limit: int = 12, columns: int = 4, cell: int = 200) -> Path:
+def draw_gallery(
+    records_path: Path, details_path: Path, out: Path, limit: int = 12, columns: int = 4, cell: int = 200
+) -> Path:
     """Draw up to `limit` records with their scored predictions into one PNG grid."""
     with open(details_path, encoding="utf-8") as f:
         details = {d["id"]: d for d in map(json.loads, f)}
@@ -36,7 +38,13 @@ def draw_gallery(records_path: Path, details_path: Path, out: Path, limit: int =
             draw.ellipse([x - 4, y - 4, x + 4, y + 4], outline=RED, width=2)
         x0, y0 = (k % columns) * cell, (k // columns) * (cell + caption)
         sheet.paste(image, (x0, y0))
-        iou = "parse failure" if pred is None else f"IoU {d['iou']:.2f}" if d.get("iou") is not None else f"hit {d['hit']}"
+        iou = (
+            "parse failure"
+            if pred is None
+            else f"IoU {d['iou']:.2f}"
+            if d.get("iou") is not None
+            else f"hit {d['hit']}"
+        )
         sheet_draw = ImageDraw.Draw(sheet)
         sheet_draw.text((x0 + 4, y0 + cell + 2), (record.question or "")[:34], fill="black", font=font)
         sheet_draw.text((x0 + 4, y0 + cell + 17), iou, fill=GREEN if d["hit"] else RED, font=font)

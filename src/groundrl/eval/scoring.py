@@ -14,8 +14,8 @@ import math
 import multiprocessing
 import os
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 from groundrl.boxes.conventions import CONVENTIONS, ConventionError, Frame, frame_for
@@ -115,13 +115,23 @@ def _frame(row: dict, width: float, height: float, path: str, line: int) -> Fram
             family = None
         if family is None:
             known = ", ".join(FAMILIES)
-            raise InputError(path, line, "family", f"unknown family {family_name!r}; expected one of {known}", "bad_convention")
+            raise InputError(
+                path, line, "family", f"unknown family {family_name!r}; expected one of {known}", "bad_convention"
+            )
     if coords is None:
         if family is None:
-            raise InputError(path, line, "coords", "missing coordinate convention: give 'family' or 'coords'", "missing_field")
+            raise InputError(
+                path, line, "coords", "missing coordinate convention: give 'family' or 'coords'", "missing_field"
+            )
         coords = family.convention
     if coords not in CONVENTIONS:
-        raise InputError(path, line, "coords", f"unknown convention {coords!r}; expected one of {', '.join(CONVENTIONS)}", "bad_convention")
+        raise InputError(
+            path,
+            line,
+            "coords",
+            f"unknown convention {coords!r}; expected one of {', '.join(CONVENTIONS)}",
+            "bad_convention",
+        )
     input_w, input_h = row.get("input_width"), row.get("input_height")
     if coords == "resized":
         if input_w is None and input_h is None and family is not None:
@@ -253,7 +263,9 @@ def score_jsonl(
     return total, bad
 
 
-def _map_batches(batches: Iterator[tuple[int, list[str]]], path: str, stop: bool, workers: int) -> Iterator[BatchResult]:
+def _map_batches(
+    batches: Iterator[tuple[int, list[str]]], path: str, stop: bool, workers: int
+) -> Iterator[BatchResult]:
     """Score batches in order; in a process pool when there is more than one batch and worker.
     At most 2 x workers batches are in flight, so memory stays flat on any file size."""
     first = next(batches, None)

@@ -125,7 +125,9 @@ def build_config(family_name: str, spec: TinySpec, token_ids: dict[str, int], vo
     }
     if family.name == "qwen2.5-vl":
         vision |= {"window_size": 112, "fullatt_block_indexes": [spec.vision_depth - 1]}
-        return Qwen2_5_VLConfig(text_config=_text_config(spec, vocab, token_ids, False), vision_config=vision, **special)
+        return Qwen2_5_VLConfig(
+            text_config=_text_config(spec, vocab, token_ids, False), vision_config=vision, **special
+        )
     vision |= {"num_position_embeddings": 256, "deepstack_visual_indexes": [0]}
     return Qwen3VLConfig(text_config=_text_config(spec, vocab, token_ids, True), vision_config=vision, **special)
 

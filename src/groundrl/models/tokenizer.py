@@ -34,22 +34,25 @@ SPECIAL_TOKENS = (
 TAG_TOKENS = ("<think>", "</think>", "<answer>", "</answer>", "<tool_call>", "</tool_call>")
 
 # Qwen2's pre-tokenizer split: letters runs, single digits (\p{N}), punctuation runs, whitespace.
-_SPLIT = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
+_SPLIT = (
+    r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"""
+    r"""|\s*[\r\n]+|\s+(?!\S)|\s+"""
+)
 
 _COLOURS = ("red", "green", "blue", "yellow", "purple", "orange", "white", "black", "gray", "pink")
 _SHAPES = ("circle", "square", "triangle", "star", "rectangle", "button", "field", "icon", "region")
 _WORDS = (
-    "the left of right above below next to largest smallest biggest tiniest top bottom middle "
-    "locate find click output its bbox coordinates in json format image images which where what "
-    "is are a an of and or this that point box answer question color colour shape size option "
-    "first then think reason zoom crop tool call look closer sign text label submit cancel search "
-    "name email password login settings menu open close save help ok yes no you assistant user system"
-).split()
+    "the left of right above below next to largest smallest biggest tiniest top bottom middle locate find "
+    "click output its bbox coordinates in json format image images which where what is are a an of and or "
+    "this that point box answer question color colour shape size option first then think reason zoom crop "
+    "tool call look closer sign text label submit cancel search name email password login settings menu "
+    "open close save help ok yes no you assistant user system"
+)
 
 
 def _corpus() -> list[str]:
     """Fixed training text: the phrasing of grounding prompts, answers and chat turns."""
-    lines = [" ".join(_WORDS)]
+    lines = [_WORDS]
     for colour, shape in itertools.product(_COLOURS, _SHAPES):
         lines.append(f"Locate the {colour} {shape} in the image and output its bbox coordinates in JSON format.")
         lines.append(f"the {shape} left of the {colour} {shape}; the largest {colour} {shape}")

@@ -19,7 +19,9 @@ def example_rng(seed: int, index: int) -> random.Random:
     return random.Random(seed * 1_000_003 + index)
 
 
-def iter_examples(task: str, n: int, seed: int = 0, opts: SynthOptions | None = None, start: int = 0) -> Iterator[Example]:
+def iter_examples(
+    task: str, n: int, seed: int = 0, opts: SynthOptions | None = None, start: int = 0
+) -> Iterator[Example]:
     """Yield (record, images) for examples start .. start + n - 1 of `task`.
 
     Raises:
@@ -46,4 +48,3 @@ def generate(
                 image.save(out / rel)
             f.write(record.to_json() + "\n")
     return path
-

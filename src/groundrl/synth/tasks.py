@@ -68,7 +68,9 @@ def make_multi_image(rng: random.Random, rec_id: str, opts: SynthOptions) -> Exa
         scenes = []
         for _ in range(count):
             width, height = _size(rng, opts)
-            scenes.append((width, height, place_shapes(rng, width, height, rng.randint(opts.min_shapes, opts.max_shapes))))
+            scenes.append(
+                (width, height, place_shapes(rng, width, height, rng.randint(opts.min_shapes, opts.max_shapes)))
+            )
         everywhere = [s.name for _, _, shapes in scenes for s in shapes]
         candidates = [
             (k, e)
@@ -157,7 +159,7 @@ def make_region_qa(rng: random.Random, rec_id: str, opts: SynthOptions) -> Examp
     draw = ImageDraw.Draw(image)
     for i, shape in enumerate(shapes):
         draw_shape(draw, shape, None if i == target_i else QA_GRAY)
-    choices = rng.sample([c for c in COLOURS if c != target.colour], 3) + [target.colour]
+    choices = [*rng.sample([c for c in COLOURS if c != target.colour], 3), target.colour]
     rng.shuffle(choices)
     options = " ".join(f"({chr(65 + k)}) {c}" for k, c in enumerate(choices))
     record = Record(
