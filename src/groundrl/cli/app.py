@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from groundrl.cli.data import data_app
 from groundrl.cli.demo import demo
 from groundrl.cli.models import models_app
 from groundrl.cli.score import score
@@ -20,6 +21,7 @@ app.command()(score)
 app.command()(synth)
 app.command()(demo)
 app.add_typer(models_app, name="models")
+app.add_typer(data_app, name="data")
 
 
 def main() -> None:

@@ -13,6 +13,17 @@ from pathlib import Path
 from typing import Any
 
 TASKS = ("rec", "point", "qa", "detection", "multi_image")
+IMAGE_TOKEN = "<image>"
+
+
+def message_text(message: dict[str, Any]) -> str:
+    """The text of a chat message whose content is a string or a list of typed parts."""
+    content = message.get("content", message.get("value", ""))
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return ""
 
 
 @dataclass
@@ -20,12 +31,14 @@ class Record:
     """One grounding example.
 
     Attributes:
-        id: unique within its file.
+        id: unique within its file (a string or an integer, as the source has it).
         images: image paths, one or more.
-        image_sizes: [width, height] of each image, in pixels.
+        image_sizes: [width, height] of each image in pixels (EXIF orientation applied); None when the
+            source format does not give them and the images could not be read.
         task: one of TASKS.
-        question: the referring expression or question (without a model's prompt template).
-        messages: a full conversation instead of (or besides) `question`, for SFT chains.
+        question: the bare referring expression or question; a model family's prompt wraps it.
+        messages: a full conversation ({"role", "content"}) as the source wrote it, prompt included;
+            `<image>` marks where images go. Used as is instead of wrapping `question`.
         boxes: target boxes [x1, y1, x2, y2] in original pixels of image `image_index`.
         point: a target point [x, y] in original pixels (GUI clicks).
         answer: a target text (QA, multiple choice).
@@ -36,9 +49,9 @@ class Record:
         meta: anything else, kept as is.
     """
 
-    id: str
+    id: str | int
     images: list[str]
-    image_sizes: list[list[int]]
+    image_sizes: list[list[int]] | None = None
     task: str = "rec"
     question: str | None = None
     messages: list[dict[str, Any]] | None = None
@@ -50,6 +63,24 @@ class Record:
     source: str = ""
     reward_method: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+
+    def user_text(self) -> str:
+        """All user-side text: the question and every user message (text parts of lists too)."""
+        parts = [self.question or ""]
+        for message in self.messages or []:
+            if message.get("role") in ("user", "human", "system"):
+                parts.append(message_text(message))
+        return "\n".join(p for p in parts if p)
+
+    def image_token_count(self) -> int:
+        """Number of `<image>` placeholders (or image parts) in the question and messages."""
+        count = (self.question or "").count(IMAGE_TOKEN)
+        for message in self.messages or []:
+            content = message.get("content")
+            if isinstance(content, list):
+                count += sum(1 for part in content if isinstance(part, dict) and part.get("type") == "image")
+            count += message_text(message).count(IMAGE_TOKEN)
+        return count
 
     @property
     def width(self) -> int:

@@ -7,21 +7,20 @@ for `resized`). The file is streamed: memory stays flat however long it is.
 
 from __future__ import annotations
 
-import collections
-import itertools
 import json
 import math
-import multiprocessing
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
+from groundrl import jsonio
 from groundrl.boxes.conventions import CONVENTIONS, ConventionError, Frame, frame_for
 from groundrl.boxes.score import Prediction, score_output
 from groundrl.errors import InputError
 from groundrl.models.families import FAMILIES, UnknownFamilyError, get_family
+from groundrl.streaming import line_batches, map_in_order
 
 TASKS = ("box", "point")
 BATCH_LINES = 10_000
@@ -175,7 +174,7 @@ def iter_scored(lines: Iterable[str], path: str, first_line: int = 1) -> Iterato
         if not text.strip():
             continue
         try:
-            row = json.loads(text)
+            row = jsonio.loads(text)
         except json.JSONDecodeError as e:
             yield InputError(path, line_no, None, f"not valid JSON ({e.msg} at column {e.colno})", "not_json")
             continue
@@ -218,13 +217,6 @@ def score_batch(lines: list[str], first_line: int, path: str, stop_at_error: boo
     return BatchResult(summary, "".join(details), errors)
 
 
-def _batches(stream: IO[str], size: int) -> Iterator[tuple[int, list[str]]]:
-    first = 1
-    while batch := list(itertools.islice(stream, size)):
-        yield first, batch
-        first += len(batch)
-
-
 def score_jsonl(
     path: str | Path,
     details: IO[str] | None = None,
@@ -251,8 +243,8 @@ def score_jsonl(
     path_str = str(path)
     total, bad = ScoreSummary(), []
     with open(path, encoding="utf-8") as stream:
-        batches = _batches(stream, batch_lines)
-        for result in _map_batches(batches, path_str, not skip_bad, workers or os.cpu_count() or 1):
+        jobs = ((lines, first, path_str, not skip_bad) for first, lines in line_batches(stream, batch_lines))
+        for result in map_in_order(score_batch, jobs, workers or os.cpu_count() or 1):
             if result.errors and not skip_bad:
                 raise result.errors[0]
             total.merge(result.summary)
@@ -261,26 +253,3 @@ def score_jsonl(
                 details.write(result.details)
     total.skipped = len(bad)
     return total, bad
-
-
-def _map_batches(
-    batches: Iterator[tuple[int, list[str]]], path: str, stop: bool, workers: int
-) -> Iterator[BatchResult]:
-    """Score batches in order; in a process pool when there is more than one batch and worker.
-    At most 2 x workers batches are in flight, so memory stays flat on any file size."""
-    first = next(batches, None)
-    if first is None:
-        return
-    second = next(batches, None)
-    if second is None or workers <= 1:
-        for start, lines in itertools.chain([first], [second] if second else [], batches):
-            yield score_batch(lines, start, path, stop)
-        return
-    with multiprocessing.get_context("spawn").Pool(workers) as pool:
-        pending: collections.deque = collections.deque()
-        for start, lines in itertools.chain([first, second], batches):
-            pending.append(pool.apply_async(score_batch, (lines, start, path, stop)))
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().get()
-        while pending:
-            yield pending.popleft().get()

@@ -1,0 +1,92 @@
+"""UniVG-R1's RL data (`stage2_rl.json`) and ShareGPT / LLaMA-Factory SFT json (UniVG-R1's stage 1).
+
+stage2_rl.json, a JSON array:
+    {"question": "<image><image>Find the cup that ...", "answer": [x1, y1, x2, y2], "images": ["a.jpg", "b.jpg"]}
+    The answer is on the 0-1000 grid (Qwen2-VL's) of the last image: MIG-Bench's target image comes last.
+
+ShareGPT SFT, a JSON array:
+    {"messages": [{"role": "user", "content": "<image>..."}, {"role": "assistant", "content": "<think>..."}],
+     "images": ["a.jpg"]}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from groundrl.boxes.conventions import frame_for
+from groundrl.data.formats.base import (
+    ReadContext,
+    WriteContext,
+    box_or_answer,
+    check_messages,
+    default_turns,
+    flat_content,
+    last_assistant,
+    to_grid,
+)
+from groundrl.data.records import Record
+
+
+def _images(obj: dict[str, Any], ctx: ReadContext) -> list[str]:
+    images = ctx.get(obj, "images", list)
+    if not images or not all(isinstance(p, str) for p in images):
+        raise ctx.error("images", "expected a non-empty list of paths", "bad_type")
+    return [ctx.resolve(p) for p in images]
+
+
+def rl_to_record(obj: dict[str, Any], ctx: ReadContext) -> Record:
+    images = _images(obj, ctx)
+    answer = obj.get("answer")
+    if isinstance(answer, str):
+        boxes, _ = box_or_answer(answer)
+        answer = boxes[0] if boxes else answer
+    grid = ctx.numbers(answer, 4, "answer")
+    sizes = ctx.sizes(images, required=True)
+    target = len(images) - 1
+    width, height = sizes[target]
+    return Record(
+        id=obj.get("id", ctx.line),
+        images=images,
+        image_sizes=sizes,
+        task="multi_image" if len(images) > 1 else "rec",
+        messages=[{"role": "user", "content": ctx.get(obj, "question", str)}],
+        boxes=[frame_for("norm1000", width, height).to_original(grid)],
+        image_index=target,
+        source=ctx.path,
+        meta={k: v for k, v in obj.items() if k not in ("id", "question", "answer", "images")},
+    )
+
+
+def sharegpt_to_record(obj: dict[str, Any], ctx: ReadContext) -> Record:
+    images = _images(obj, ctx)
+    messages = check_messages(obj.get("messages"), ctx)
+    boxes, answer = box_or_answer(last_assistant(messages))
+    return Record(
+        id=obj.get("id", ctx.line),
+        images=images,
+        image_sizes=ctx.sizes(images),
+        task="qa" if boxes is None else ("multi_image" if len(images) > 1 else "rec"),
+        messages=messages,
+        boxes=boxes,
+        answer=answer,
+        source=ctx.path,
+        meta={k: v for k, v in obj.items() if k not in ("id", "messages", "images")},
+    )
+
+
+def sharegpt_from_record(record: Record, ctx: WriteContext) -> dict[str, Any]:
+    messages = [
+        {"role": m["role"], "content": flat_content(m["content"])} for m in record.messages or default_turns(record)
+    ]
+    return {"id": record.id, "messages": messages, "images": [ctx.relative(p) for p in record.images]} | record.meta
+
+
+def rl_from_record(record: Record, ctx: WriteContext) -> dict[str, Any]:
+    width, height = record.image_sizes[record.image_index]
+    user = next(m for m in record.messages or default_turns(record) if m["role"] == "user")
+    out = {
+        "id": record.id,
+        "question": flat_content(user["content"]),
+        "answer": to_grid(record.boxes[0], width, height),
+    }
+    return out | {"images": [ctx.relative(p) for p in record.images]} | record.meta

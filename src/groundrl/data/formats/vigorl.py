@@ -1,0 +1,84 @@
+"""ViGoRL's RL jsonl and SFT chains.
+
+RL:  {"problem": "<image>Which ...?", "answer": "(x1, y1, x2, y2)" | "B" | ..., "images": ["a.png"]}
+SFT: {"messages": [{"role": "user", "content": "<image>..."}, {"role": "assistant", "content": "<think>..."},
+      ...], "images": ["a.png"], "gt_answer": "..."}; single- or multi-turn (the model zooms in with a tool).
+
+Boxes are in original pixels; a box answer is an element to point at (task `point`), other answers are text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from groundrl.data.formats.base import (
+    ReadContext,
+    WriteContext,
+    box_or_answer,
+    check_messages,
+    default_turns,
+    flat_content,
+    point_text,
+)
+from groundrl.data.records import Record
+
+
+def _images(obj: dict[str, Any], ctx: ReadContext) -> list[str]:
+    images = ctx.get(obj, "images", list)
+    if not all(isinstance(p, str) for p in images):
+        raise ctx.error("images", "expected a list of paths", "bad_type")
+    return [ctx.resolve(p) for p in images]
+
+
+def _answer_value(obj: dict[str, Any], name: str, ctx: ReadContext) -> str:
+    value = ctx.get(obj, name, (str, list, int, float))
+    return value if isinstance(value, str) else str(value)
+
+
+def rl_to_record(obj: dict[str, Any], ctx: ReadContext) -> Record:
+    images = _images(obj, ctx)
+    problem = ctx.get(obj, "problem", str)
+    boxes, answer = box_or_answer(_answer_value(obj, "answer", ctx))
+    return Record(
+        id=obj.get("id", ctx.line),
+        images=images,
+        image_sizes=ctx.sizes(images),
+        task="qa" if boxes is None else "point",
+        messages=[{"role": "user", "content": problem}],
+        boxes=boxes,
+        answer=answer,
+        source=ctx.path,
+        meta={k: v for k, v in obj.items() if k not in ("id", "problem", "answer", "images")},
+    )
+
+
+def sft_to_record(obj: dict[str, Any], ctx: ReadContext) -> Record:
+    images = _images(obj, ctx)
+    messages = check_messages(obj.get("messages"), ctx)
+    boxes, answer = box_or_answer(_answer_value(obj, "gt_answer", ctx))
+    return Record(
+        id=obj.get("id", ctx.line),
+        images=images,
+        image_sizes=ctx.sizes(images),
+        task="qa" if boxes is None else "point",
+        messages=messages,
+        boxes=boxes,
+        answer=answer,
+        source=ctx.path,
+        meta={k: v for k, v in obj.items() if k not in ("id", "messages", "images", "gt_answer")},
+    )
+
+
+def _answer_text(record: Record) -> str:
+    return point_text(record.boxes[0]) if record.boxes else record.answer or ""
+
+
+def rl_from_record(record: Record, ctx: WriteContext) -> dict[str, Any]:
+    user = next(m for m in record.messages or default_turns(record) if m["role"] == "user")
+    out = {"id": record.id, "problem": flat_content(user["content"]), "answer": _answer_text(record)}
+    return out | {"images": [ctx.relative(p) for p in record.images]} | record.meta
+
+
+def sft_from_record(record: Record, ctx: WriteContext) -> dict[str, Any]:
+    out = {"id": record.id, "messages": record.messages or default_turns(record)}
+    return out | {"images": [ctx.relative(p) for p in record.images], "gt_answer": _answer_text(record)} | record.meta

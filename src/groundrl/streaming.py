@@ -1,0 +1,44 @@
+"""Streaming work over large line-oriented files: batches of lines, scored or validated in order, on
+several processes, with a bounded number of batches in flight so that memory stays flat."""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import multiprocessing
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO, TypeVar
+
+T = TypeVar("T")
+Batch = tuple[int, list]  # (number of the batch's first line, its lines: str, or bytes from binary files)
+
+
+def line_batches(stream: IO[str] | IO[bytes], size: int) -> Iterator[Batch]:
+    """Consecutive batches of `size` lines, each with the 1-based number of its first line."""
+    first = 1
+    while batch := list(itertools.islice(stream, size)):
+        yield first, batch
+        first += len(batch)
+
+
+def map_in_order(fn: Callable[..., T], jobs: Iterable[tuple], workers: int) -> Iterator[T]:
+    """`fn(*job)` for each job, results in job order.
+
+    With one job or one worker everything runs in this process (no pool start-up for small inputs).
+    Otherwise a spawn-context pool runs them, with at most 2 x workers jobs queued at a time.
+    `fn` must be a module-level function, its arguments and results picklable.
+    """
+    jobs = iter(jobs)
+    head = list(itertools.islice(jobs, 2))
+    if len(head) < 2 or workers <= 1:
+        for job in itertools.chain(head, jobs):
+            yield fn(*job)
+        return
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        pending: collections.deque = collections.deque()
+        for job in itertools.chain(head, jobs):
+            pending.append(pool.apply_async(fn, job))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
