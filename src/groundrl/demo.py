@@ -14,7 +14,7 @@ from pathlib import Path
 from PIL import Image
 
 from groundrl.data.records import Record, read_records
-from groundrl.engines.base import Prompt
+from groundrl.engines.base import Prompt, Sampling
 from groundrl.engines.hf import TransformersEngine
 from groundrl.eval.gallery import draw_gallery
 from groundrl.eval.scoring import score_jsonl
@@ -62,7 +62,7 @@ def predict_file(
         for r in records
     ]
     started = time.perf_counter()
-    generations = engine.generate(prompts, max_new_tokens=max_new_tokens)
+    generations = [g[0] for g in engine.generate(prompts, Sampling(max_new_tokens=max_new_tokens))]
     seconds = time.perf_counter() - started
     with open(out, "w", encoding="utf-8") as f:
         for record, gen in zip(records, generations, strict=True):

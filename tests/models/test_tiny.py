@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
-from groundrl.engines.base import Prompt
+from groundrl.engines.base import Prompt, Sampling
 from groundrl.engines.hf import TransformersEngine
 from groundrl.models.families import get_family
 
@@ -68,9 +68,33 @@ def test_batched_generate_with_images(tiny_models, family):
             [Image.new("RGB", (96, 96)), Image.new("RGB", (140, 84))],
         )
     )
-    results = engine.generate(prompts, max_new_tokens=8)
+    results = [g[0] for g in engine.generate(prompts, Sampling(max_new_tokens=8))]
     assert len(results) == 4
     assert all(0 < r.num_tokens <= 8 and isinstance(r.text, str) and r.latency_s > 0 for r in results)
     # batching and left padding do not change a greedy answer
-    alone = engine.generate(prompts[1:2], max_new_tokens=8)[0]
+    alone = engine.generate(prompts[1:2], Sampling(max_new_tokens=8))[0][0]
     assert alone.text == results[1].text
+
+
+def test_sampling_n_stop_and_thinking_budget(tiny_models):
+    engine = TransformersEngine(tiny_models["qwen2.5-vl"], batch_size=2)
+    prompts = [
+        Prompt(
+            [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": f"shape {i}"}]}],
+            [Image.new("RGB", (56, 56), (90 * i, 0, 0))],
+        )
+        for i in range(3)
+    ]
+    sampled = engine.generate(prompts, Sampling(max_new_tokens=6, temperature=1.0, n=4, seed=1))
+    assert [len(s) for s in sampled] == [4, 4, 4]
+    assert len({g.text for g in sampled[0]}) > 1  # a random tiny model samples different answers
+    again = engine.generate(prompts, Sampling(max_new_tokens=6, temperature=1.0, n=4, seed=1))
+    assert [g.text for g in again[0]] == [g.text for g in sampled[0]]  # seeded
+    greedy = engine.generate(prompts, Sampling(max_new_tokens=12))
+    token = greedy[0][0].text[:1]
+    if token:
+        stopped = engine.generate(prompts[:1], Sampling(max_new_tokens=12, stop=(token,)))[0][0]
+        assert stopped.text == token  # cut right after the first stop string
+    forced = engine.generate(prompts, Sampling(max_new_tokens=10, max_thinking_tokens=4))
+    for (g,) in forced:
+        assert "</think>" in g.text and g.num_tokens <= 10

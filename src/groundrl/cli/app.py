@@ -6,6 +6,7 @@ import typer
 
 from groundrl.cli.data import data_app
 from groundrl.cli.demo import demo
+from groundrl.cli.evaluate import eval_app
 from groundrl.cli.models import models_app
 from groundrl.cli.score import score
 from groundrl.cli.synth import synth
@@ -22,6 +23,7 @@ app.command()(synth)
 app.command()(demo)
 app.add_typer(models_app, name="models")
 app.add_typer(data_app, name="data")
+app.add_typer(eval_app, name="eval")
 
 
 def main() -> None:

@@ -1,0 +1,51 @@
+"""The vLLM engine: offline `LLM.generate` with `multi_modal_data`. vLLM is imported only when this engine
+is chosen (`pip install groundrl[vllm]`, on a machine with a GPU)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from groundrl.engines.base import Generation, Prompt, Sampling
+
+
+class VLLMEngine:
+    """Args: model_dir: a checkpoint folder; max_images: images per prompt; engine_kwargs: passed to `vllm.LLM`."""
+
+    def __init__(self, model_dir: str | Path, max_images: int = 4, **engine_kwargs: Any) -> None:
+        try:
+            from vllm import LLM
+        except ImportError as e:
+            raise ImportError("the vllm engine needs vLLM: pip install 'groundrl[vllm]' (GPU machines)") from e
+        from transformers import AutoProcessor
+
+        self.processor = AutoProcessor.from_pretrained(model_dir)
+        self.llm = LLM(model=str(model_dir), limit_mm_per_prompt={"image": max_images}, **engine_kwargs)
+
+    def generate(self, prompts: list[Prompt], sampling: Sampling | None = None) -> list[list[Generation]]:
+        from vllm import SamplingParams
+
+        sampling = sampling or Sampling()
+        if sampling.max_thinking_tokens is not None:
+            raise ValueError("--max-thinking-tokens needs the transformers engine (budget forcing)")
+        params = SamplingParams(
+            n=sampling.n,
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+            max_tokens=sampling.max_new_tokens,
+            stop=list(sampling.stop) or None,
+            include_stop_str_in_output=True,
+            seed=sampling.seed,
+        )
+        inputs = [
+            {
+                "prompt": self.processor.apply_chat_template(p.messages, add_generation_prompt=True, tokenize=False),
+                "multi_modal_data": {"image": p.images} if p.images else {},
+            }
+            for p in prompts
+        ]
+        started = time.perf_counter()
+        outputs = self.llm.generate(inputs, params)
+        latency = time.perf_counter() - started
+        return [[Generation(c.text, len(c.token_ids), latency) for c in out.outputs] for out in outputs]

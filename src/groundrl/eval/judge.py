@@ -1,0 +1,141 @@
+"""Judge a record's answers: parse each sampled output with the scoring core, aggregate the samples
+(test-time scaling), and score the result against the record's target in original pixels.
+
+Aggregation:
+- boxes: `consensus` takes the sampled box with the highest mean IoU to the others; `wbf` (weighted box
+  fusion) averages the boxes that overlap that consensus box (IoU >= 0.55), weighted by their mean IoU;
+- points: the medoid (the sampled point closest, in total, to the others);
+- choices and texts: majority vote (ties: the earliest).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from groundrl.boxes.geometry import box_center, iou, point_in_box
+from groundrl.boxes.parse import answer_region, parse_point
+from groundrl.boxes.score import predict_box, predict_point
+from groundrl.data.records import Record
+from groundrl.models.families import Family
+
+AGGREGATIONS = ("consensus", "wbf")
+WBF_IOU = 0.55
+_CHOICE_RE = re.compile(r"^\s*\(?([A-Z])\)?(?:[\s.:)]|$)")
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """The aggregated prediction and its score. `pred` is a box, a point (original pixels) or a text."""
+
+    pred: list[float] | str | None
+    iou: float | None
+    hit: bool
+    center_hit: bool
+    parsed: int  # how many of the sampled outputs parsed
+
+
+def consensus_box(boxes: Sequence[Sequence[float]]) -> list[float]:
+    """The box with the highest mean IoU to the other boxes (the first on ties)."""
+    if len(boxes) == 1:
+        return list(boxes[0])
+    scores = [sum(iou(a, b) for j, b in enumerate(boxes) if j != i) for i, a in enumerate(boxes)]
+    return list(boxes[max(range(len(boxes)), key=lambda i: (scores[i], -i))])
+
+
+def fused_box(boxes: Sequence[Sequence[float]]) -> list[float]:
+    """Weighted box fusion around the consensus box."""
+    anchor = consensus_box(boxes)
+    members = [b for b in boxes if iou(b, anchor) >= WBF_IOU] or [anchor]
+    weights = [sum(iou(b, o) for o in members) for b in members]
+    total = sum(weights) or 1.0
+    if not any(weights):
+        weights, total = [1.0] * len(members), float(len(members))
+    return [sum(w * b[k] for w, b in zip(weights, members, strict=True)) / total for k in range(4)]
+
+
+def medoid_point(points: Sequence[Sequence[float]]) -> list[float]:
+    """The point with the least total distance to the others."""
+
+    def cost(p: Sequence[float]) -> float:
+        return sum(((p[0] - q[0]) ** 2 + (p[1] - q[1]) ** 2) ** 0.5 for q in points)
+
+    return list(min(points, key=cost))
+
+
+def choice_of(text: str, choices: Sequence[str] | None) -> str | None:
+    """The option an answer picks, as its letter (A, B, ...) when the record has choices, else the text.
+
+    >>> choice_of("<answer>(B) green</answer>", ["red", "green"])
+    'B'
+    >>> choice_of("It is green.", ["red", "green"])
+    'B'
+    """
+    region = answer_region(text).strip()
+    if not region:
+        return None
+    if not choices:
+        return _normalise(region)
+    match = _CHOICE_RE.match(region)
+    if match and ord(match.group(1)) - 65 < len(choices):
+        return match.group(1)
+    lowered = region.lower()
+    hits = [k for k, c in enumerate(choices) if re.search(rf"\b{re.escape(c.lower())}\b", lowered)]
+    return chr(65 + hits[0]) if len(hits) == 1 else None
+
+
+def _normalise(text: str) -> str:
+    return re.sub(r"\s+", " ", text.strip().strip(".").lower())
+
+
+def expected_choice(record: Record) -> str | None:
+    """The record's answer as a letter when it has choices (the answer may be a letter or the option)."""
+    if record.answer is None:
+        return None
+    if not record.choices:
+        return _normalise(record.answer)
+    if record.answer in record.choices:
+        return chr(65 + record.choices.index(record.answer))
+    return record.answer.strip().strip("()").upper()
+
+
+def judge(record: Record, outputs: Sequence[str], family: Family, aggregate: str = "consensus") -> Judgement:
+    """Parse, aggregate and score the outputs for one record."""
+    if record.task == "qa":
+        return _judge_choice(record, outputs)
+    width, height = record.image_sizes[record.image_index]
+    frame = family.frame(width, height)
+    target = record.boxes[0]
+    if record.task == "point":
+        points = [p for p in (_point_or_center(o, frame, width, height) for o in outputs) if p is not None]
+        if not points:
+            return Judgement(None, None, False, False, 0)
+        point = medoid_point(points)
+        inside = point_in_box(point, target)
+        return Judgement(point, None, inside, inside, len(points))
+    boxes = [b for b in (predict_box(o, frame, width, height) for o in outputs) if b is not None]
+    if not boxes:
+        return Judgement(None, 0.0, False, False, 0)
+    box = fused_box(boxes) if aggregate == "wbf" else consensus_box(boxes)
+    overlap = iou(box, target)
+    return Judgement(box, overlap, overlap >= 0.5, point_in_box(box_center(box), target), len(boxes))
+
+
+def _point_or_center(output: str, frame, width: float, height: float) -> list[float] | None:
+    """A click: the answer's point, or the centre of its box when it answers with a box."""
+    if parse_point(output) is not None and predict_box(output, frame, width, height) is None:
+        return predict_point(output, frame, width, height)
+    box = predict_box(output, frame, width, height)
+    return list(box_center(box)) if box is not None else predict_point(output, frame, width, height)
+
+
+def _judge_choice(record: Record, outputs: Sequence[str]) -> Judgement:
+    votes = [c for c in (choice_of(o, record.choices) for o in outputs) if c is not None]
+    if not votes:
+        return Judgement(None, None, False, False, 0)
+    counts = Counter(votes)
+    best = max(votes, key=lambda v: (counts[v], -votes.index(v)))
+    hit = best == expected_choice(record)
+    return Judgement(best, None, hit, hit, len(votes))
