@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,14 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed
 	$(BIN)/groundrl demo --out runs/demo
 
-test: $(VENV)/.installed-dev
+# The HTML report is tested in a real headless browser: Debian's chromium, installed when missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { echo "installing chromium for the report's browser test"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	    echo "warning: could not install chromium; the browser test will be skipped"; }
+
+test: $(VENV)/.installed-dev chromium
 	$(BIN)/python -m pytest src tests
 
 lint: $(VENV)/.installed-dev
@@ -29,6 +36,8 @@ lint: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/score_throughput.py
+	$(BIN)/python benchmarks/validate_throughput.py
+	$(BIN)/python benchmarks/eval_throughput.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .hypothesis

@@ -1,5 +1,7 @@
 from dataclasses import dataclass, field
 
+import re
+
 import pytest
 
 from groundrl.config import ConfigError, apply_overrides, from_dict, load_config
@@ -44,5 +46,5 @@ def test_bad_overrides(overrides, message):
 
 
 def test_unknown_key_in_yaml():
-    with pytest.raises(ConfigError, match="unknown config key 'inner.name'; did you mean 'inner.names'"):
+    with pytest.raises(ConfigError, match=re.escape("unknown config key 'inner.name'; did you mean 'inner.names'")):
         from_dict(Outer, {"inner": {"name": ["a"]}})

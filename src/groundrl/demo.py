@@ -1,4 +1,5 @@
-"""The demo recipe: build a tiny model, make held-out synthetic data, predict, score, write a run folder.
+"""The demo recipe: build tiny models, make held-out synthetic data, evaluate, analyse test-time scaling,
+and write a run folder.
 
 Reads top to bottom. Training stages (SFT, GRPO) join here when the training issue lands; until then the
 demo shows the whole evaluation path on an untrained model, whose accuracy is honestly near zero.
@@ -11,15 +12,10 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from PIL import Image
-
-from groundrl.data.records import Record, read_records
-from groundrl.engines.base import Prompt, Sampling
-from groundrl.engines.hf import TransformersEngine
-from groundrl.eval.gallery import draw_gallery
-from groundrl.eval.scoring import score_jsonl
-from groundrl.models.families import get_family
-from groundrl.models.prompts import build_messages
+from groundrl.eval.metrics import compute_metrics, read_predictions
+from groundrl.eval.report import write_reports
+from groundrl.eval.runner import EvalConfig, run_eval
+from groundrl.eval.scaling import ScalingConfig, run_scaling
 from groundrl.models.tiny import TinySpec, make_tiny
 from groundrl.synth import SynthOptions, generate
 
@@ -36,45 +32,19 @@ class DemoConfig:
     image_max: int = 168
     max_new_tokens: int = 32
     batch_size: int = 16
+    scaling: bool = True
 
 
-def prediction_line(record: Record, output: str, family: str) -> dict:
-    """A line of the `groundrl score` input format for one answer."""
-    return {
-        "id": record.id,
-        "output": output,
-        "gt": record.boxes[0],
-        "width": record.width,
-        "height": record.height,
-        "task": "point" if record.task == "point" else "box",
-        "family": family,
-    }
-
-
-def predict_file(
-    engine: TransformersEngine, records_path: Path, family_name: str, out: Path, max_new_tokens: int
-) -> float:
-    """Answer every record of `records_path`; write score-ready lines to `out`. Returns seconds taken."""
-    family = get_family(family_name)
-    records = list(read_records(records_path))
-    prompts = [
-        Prompt(build_messages(r, family), [Image.open(p).convert("RGB") for p in r.image_paths(records_path.parent)])
-        for r in records
-    ]
+def evaluate_stage(model_dir: Path, data: Path, out: Path, cfg: DemoConfig) -> dict:
+    """Evaluate one checkpoint on the held-out records; returns {acc@0.5, miou, seconds}."""
     started = time.perf_counter()
-    generations = [g[0] for g in engine.generate(prompts, Sampling(max_new_tokens=max_new_tokens))]
-    seconds = time.perf_counter() - started
-    with open(out, "w", encoding="utf-8") as f:
-        for record, gen in zip(records, generations, strict=True):
-            f.write(json.dumps(prediction_line(record, gen.text, family_name)) + "\n")
-    return seconds
-
-
-def score_file(predictions: Path, details: Path) -> dict:
-    """Score a predictions file with the same core as `groundrl score`; write per-line details."""
-    with open(details, "w", encoding="utf-8") as out:
-        summary, _ = score_jsonl(predictions, out, workers=1)
-    return summary.as_dict()
+    eval_cfg = EvalConfig(
+        model=str(model_dir), data=str(data), max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size
+    )
+    run_eval(eval_cfg, out)
+    write_reports(out)
+    overall = compute_metrics(read_predictions(out / "predictions.jsonl"))["overall"]
+    return {"acc@0.5": overall["acc@0.5"], "miou": overall["miou"], "seconds": round(time.perf_counter() - started, 3)}
 
 
 def run_demo(cfg: DemoConfig, log=print) -> dict:
@@ -90,14 +60,23 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
     opts = SynthOptions(min_size=cfg.image_min, max_size=cfg.image_max)
     eval_path = generate("rec", cfg.n_eval, out / "data" / "eval", seed=cfg.seed + 1, opts=opts)
 
-    log("predicting with the transformers engine")
-    engine = TransformersEngine(model_dir, batch_size=cfg.batch_size)
-    predictions = out / "predictions.jsonl"
-    seconds = predict_file(engine, eval_path, cfg.family, predictions, cfg.max_new_tokens)
-
-    metrics = score_file(predictions, out / "details.jsonl")
-    (out / "metrics.json").write_text(json.dumps({"base": metrics}, indent=2))
-    summary = {"base": {"acc@0.5": metrics["acc@0.5"], "miou": metrics["miou"], "seconds": round(seconds, 3)}}
+    log("evaluating the base model")
+    summary = {"base": evaluate_stage(model_dir, eval_path, out / "eval" / "base", cfg)}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    draw_gallery(eval_path, out / "details.jsonl", out / "gallery.png")
+
+    if cfg.scaling:
+        log("test-time scaling: two model sizes x samples x thinking budget")
+        small = make_tiny(
+            cfg.family,
+            out / "model-small",
+            TinySpec(text_layers=1, text_hidden=64, text_intermediate=128, seed=cfg.seed),
+        )
+        grid = ScalingConfig(
+            models=[str(model_dir), str(small)],
+            labels=["tiny", "tinier"],
+            samples=[1, 4],
+            thinking=[None, 16],
+            base=EvalConfig(data=str(eval_path), max_new_tokens=cfg.max_new_tokens + 16, batch_size=cfg.batch_size),
+        )
+        run_scaling(grid, out / "scaling", log=log)
     return summary
