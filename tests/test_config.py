@@ -1,6 +1,5 @@
-from dataclasses import dataclass, field
-
 import re
+from dataclasses import dataclass, field
 
 import pytest
 
