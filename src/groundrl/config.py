@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import types
 import typing
 from pathlib import Path
@@ -26,10 +27,24 @@ def _field_types(cls: type) -> dict[str, Any]:
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
 
+_WORDS = {"true": True, "false": False, "null": None, "none": None}
+
+
+def parse_scalar(raw: str) -> Any:
+    """A command-line value as JSON (1e-3, 4, true, null, [1, 2]); anything else stays a string, so that
+    `save_strategy=no` is not YAML 1.1's boolean false."""
+    if raw.lower() in _WORDS:
+        return _WORDS[raw.lower()]
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
 def _coerce(value: Any, annotation: Any, key: str) -> Any:
-    """`value` as `annotation`; strings from the command line are parsed as YAML scalars first."""
+    """`value` as `annotation`; strings from the command line are parsed as scalars first."""
     if isinstance(value, str) and annotation is not str:
-        value = yaml.safe_load(value) if value != "" else value
+        value = parse_scalar(value)
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin in (typing.Union, types.UnionType):
@@ -111,6 +126,8 @@ def _set(config: Any, path: list[str], raw: str, prefix: str) -> Any:
     if len(path) == 1:
         return dataclasses.replace(config, **{key: _coerce(raw, fields[key], prefix + key)})
     child = getattr(config, key)
+    if isinstance(child, dict) and len(path) == 2:  # free-form mappings, e.g. trl.max_steps=10
+        return dataclasses.replace(config, **{key: {**child, path[1]: parse_scalar(raw)}})
     if not dataclasses.is_dataclass(child):
         raise ConfigError(f"{prefix}{key} has no sub-keys")
     return dataclasses.replace(config, **{key: _set(child, path[1:], raw, f"{prefix}{key}.")})

@@ -1,7 +1,8 @@
 import pytest
 
+from groundrl.boxes.answers import choice_of
 from groundrl.data.records import Record
-from groundrl.eval.judge import choice_of, consensus_box, fused_box, judge, medoid_point
+from groundrl.eval.judge import consensus_box, fused_box, judge, medoid_point
 from groundrl.models.families import get_family
 
 QWEN25 = get_family("qwen2.5-vl")

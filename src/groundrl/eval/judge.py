@@ -10,20 +10,19 @@ Aggregation:
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from groundrl.boxes.answers import choice_of, click_point
+from groundrl.boxes.answers import expected_choice as expected
 from groundrl.boxes.geometry import box_center, iou, point_in_box
-from groundrl.boxes.parse import answer_region, parse_point
-from groundrl.boxes.score import predict_box, predict_point
+from groundrl.boxes.score import predict_box
 from groundrl.data.records import Record
 from groundrl.models.families import Family
 
 AGGREGATIONS = ("consensus", "wbf")
 WBF_IOU = 0.55
-_CHOICE_RE = re.compile(r"^\s*\(?([A-Z])\)?(?:[\s.:)]|$)")
 
 
 @dataclass(frozen=True)
@@ -65,40 +64,9 @@ def medoid_point(points: Sequence[Sequence[float]]) -> list[float]:
     return list(min(points, key=cost))
 
 
-def choice_of(text: str, choices: Sequence[str] | None) -> str | None:
-    """The option an answer picks, as its letter (A, B, ...) when the record has choices, else the text.
-
-    >>> choice_of("<answer>(B) green</answer>", ["red", "green"])
-    'B'
-    >>> choice_of("It is green.", ["red", "green"])
-    'B'
-    """
-    region = answer_region(text).strip()
-    if not region:
-        return None
-    if not choices:
-        return _normalise(region)
-    match = _CHOICE_RE.match(region)
-    if match and ord(match.group(1)) - 65 < len(choices):
-        return match.group(1)
-    lowered = region.lower()
-    hits = [k for k, c in enumerate(choices) if re.search(rf"\b{re.escape(c.lower())}\b", lowered)]
-    return chr(65 + hits[0]) if len(hits) == 1 else None
-
-
-def _normalise(text: str) -> str:
-    return re.sub(r"\s+", " ", text.strip().strip(".").lower())
-
-
 def expected_choice(record: Record) -> str | None:
-    """The record's answer as a letter when it has choices (the answer may be a letter or the option)."""
-    if record.answer is None:
-        return None
-    if not record.choices:
-        return _normalise(record.answer)
-    if record.answer in record.choices:
-        return chr(65 + record.choices.index(record.answer))
-    return record.answer.strip().strip("()").upper()
+    """The record's answer as a letter when it has choices."""
+    return expected(record.answer, record.choices)
 
 
 def judge(record: Record, outputs: Sequence[str], family: Family, aggregate: str = "consensus") -> Judgement:
@@ -109,7 +77,7 @@ def judge(record: Record, outputs: Sequence[str], family: Family, aggregate: str
     frame = family.frame(width, height)
     target = record.boxes[0]
     if record.task == "point":
-        points = [p for p in (_point_or_center(o, frame, width, height) for o in outputs) if p is not None]
+        points = [p for p in (click_point(o, frame, width, height) for o in outputs) if p is not None]
         if not points:
             return Judgement(None, None, False, False, 0)
         point = medoid_point(points)
@@ -121,14 +89,6 @@ def judge(record: Record, outputs: Sequence[str], family: Family, aggregate: str
     box = fused_box(boxes) if aggregate == "wbf" else consensus_box(boxes)
     overlap = iou(box, target)
     return Judgement(box, overlap, overlap >= 0.5, point_in_box(box_center(box), target), len(boxes))
-
-
-def _point_or_center(output: str, frame, width: float, height: float) -> list[float] | None:
-    """A click: the answer's point, or the centre of its box when it answers with a box."""
-    if parse_point(output) is not None and predict_box(output, frame, width, height) is None:
-        return predict_point(output, frame, width, height)
-    box = predict_box(output, frame, width, height)
-    return list(box_center(box)) if box is not None else predict_point(output, frame, width, height)
 
 
 def _judge_choice(record: Record, outputs: Sequence[str]) -> Judgement:

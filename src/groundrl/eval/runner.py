@@ -23,7 +23,7 @@ from groundrl.engines import Engine, Prompt, Sampling, build_engine
 from groundrl.eval.judge import AGGREGATIONS, judge
 from groundrl.eval.suites import Split, load_data, load_suite
 from groundrl.models.families import Family, get_family
-from groundrl.models.prompts import build_messages
+from groundrl.models.prompts import build_messages, with_image_parts
 
 log = logging.getLogger(__name__)
 PREDICTIONS = "predictions.jsonl"
@@ -130,28 +130,8 @@ def _prompt(record: Record, family: Family, template: str | None) -> Prompt:
         record.image_sizes = [list(im.size) for im in images]
     if record.messages:
         messages = [m for m in record.messages if m["role"] != "assistant"][:1]
-        return Prompt(_with_image_parts(messages, len(images)), images)
+        return Prompt(with_image_parts(messages, len(images)), images)
     return Prompt(build_messages(record, family, template), images)
-
-
-def _with_image_parts(messages: list[dict], n_images: int) -> list[dict]:
-    """Source messages with `<image>` placeholders as image parts (images first when there are none)."""
-    out = []
-    for m in messages:
-        content = m["content"]
-        if isinstance(content, str):
-            pieces = content.split("<image>")
-            parts: list[dict] = []
-            if len(pieces) == 1:
-                parts = [{"type": "image"} for _ in range(n_images)]
-            for k, piece in enumerate(pieces):
-                if k:
-                    parts.append({"type": "image"})
-                if piece:
-                    parts.append({"type": "text", "text": piece})
-            content = parts
-        out.append({"role": m["role"], "content": content})
-    return out
 
 
 def prediction_row(

@@ -24,3 +24,23 @@ def build_messages(record: Record, family: Family, template: str | None = None) 
     content: list[dict[str, Any]] = [{"type": "image"} for _ in record.images]
     content.append({"type": "text", "text": grounding_prompt(record, family, template)})
     return [{"role": "user", "content": content}]
+
+
+def with_image_parts(messages: list[dict], n_images: int) -> list[dict]:
+    """Source messages with `<image>` placeholders as image parts (images first when there are none)."""
+    out = []
+    for m in messages:
+        content = m["content"]
+        if isinstance(content, str):
+            pieces = content.split("<image>")
+            parts: list[dict] = []
+            if len(pieces) == 1:
+                parts = [{"type": "image"} for _ in range(n_images)]
+            for k, piece in enumerate(pieces):
+                if k:
+                    parts.append({"type": "image"})
+                if piece:
+                    parts.append({"type": "text", "text": piece})
+            content = parts
+        out.append({"role": m["role"], "content": content})
+    return out

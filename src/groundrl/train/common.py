@@ -1,0 +1,141 @@
+"""What the SFT and GRPO recipes share: their typed configs' common part, records, model setup, the run
+folder (metrics.jsonl, resolved config) and checkpoints that are only resumed from when complete."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import TrainerCallback
+
+from groundrl.config import ConfigError, to_dict
+from groundrl.data.pipeline import Source, read_sources
+from groundrl.data.records import Record
+from groundrl.train.models import LoraOptions
+
+log = logging.getLogger(__name__)
+COMPLETE = "GROUNDRL_COMPLETE"
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+
+@dataclass(frozen=True)
+class TrainCommon:
+    """Options every training recipe has.
+
+    Attributes:
+        model: checkpoint folder to start from.
+        data: training records (any readable format); format, image_root: as for `groundrl data`.
+        limit: use the first N records.
+        output_dir: run folder: checkpoints, metrics.jsonl, config.json, the final model.
+        prompt: grounding prompt template with `{expression}` (default: the model family's).
+        freeze_vision: keep the vision tower's parameters bit-identical; freeze_projector: its merger too.
+        lora: LoRA options; the final model is then an adapter (see `groundrl export --merge`).
+        resume: continue from the last complete checkpoint in output_dir.
+        trl: any field of TRL's SFTConfig / GRPOConfig (learning_rate, max_steps, loss_type, beta, ...).
+    """
+
+    model: str = ""
+    data: str = ""
+    format: str = "groundrl"
+    image_root: str | None = None
+    limit: int | None = None
+    output_dir: str = "runs/train"
+    prompt: str | None = None
+    freeze_vision: bool = False
+    freeze_projector: bool = True
+    lora: LoraOptions = field(default_factory=LoraOptions)
+    resume: bool = False
+    trl: dict[str, Any] = field(default_factory=dict)
+
+
+def load_records(cfg: TrainCommon) -> list[Record]:
+    if not cfg.data:
+        raise ConfigError("data: a file of training records is required")
+    records = list(read_sources([Source(Path(cfg.data), cfg.format, Path(cfg.image_root) if cfg.image_root else None)]))
+    return records[: cfg.limit] if cfg.limit else records
+
+
+def trl_args(config_cls: type, cfg: TrainCommon, defaults: dict[str, Any]) -> Any:
+    """TRL's config from recipe defaults and the user's `trl:` mapping, every key checked by name."""
+    valid = {f.name for f in dataclasses.fields(config_cls)}
+    for key in cfg.trl:
+        if key not in valid:
+            close = difflib.get_close_matches(key, sorted(valid), n=1)
+            hint = f"; did you mean 'trl.{close[0]}'?" if close else ""
+            raise ConfigError(f"unknown config key 'trl.{key}' ({config_cls.__name__} has no such field){hint}")
+    user = {k: _number(v) for k, v in cfg.trl.items()}
+    options = defaults | {"output_dir": cfg.output_dir, "report_to": "none", "save_strategy": "steps"} | user
+    if not torch.cuda.is_available():
+        options |= {"use_cpu": True, "bf16": False}
+    return config_cls(**options)
+
+
+def _number(value: Any) -> Any:
+    """YAML 1.1 reads 1e-3 as a string; TRL's numeric options want the number."""
+    if isinstance(value, str):
+        try:
+            return float(value) if any(c in value.lower() for c in ".e") else int(value)
+        except ValueError:
+            return value
+    return value
+
+
+class RunLog(TrainerCallback):
+    """Appends every log to output_dir/metrics.jsonl and marks each checkpoint complete once written."""
+
+    def __init__(self, output_dir: str) -> None:
+        self.path = Path(output_dir) / "metrics.jsonl"
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and state.is_world_process_zero:
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(json.dumps({"step": state.global_step, **logs}) + "\n")
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if folder.is_dir():
+                (folder / COMPLETE).write_text(str(state.global_step))
+                os.sync()
+
+
+def last_complete_checkpoint(output_dir: str | Path) -> str | None:
+    """The newest checkpoint whose save finished; half-written ones are moved aside, never resumed."""
+    root = Path(output_dir)
+    if not root.is_dir():
+        return None
+    found = sorted((int(m.group(1)), p) for p in root.iterdir() if (m := _CHECKPOINT.match(p.name)) and p.is_dir())
+    complete = None
+    for _step, path in found:
+        if (path / COMPLETE).exists():
+            complete = path
+        else:
+            aside = root / f"incomplete-{path.name}"
+            log.warning("checkpoint %s was not finished; moving it to %s", path, aside)
+            path.rename(aside)
+    return str(complete) if complete else None
+
+
+def start_run(cfg: Any) -> Path:
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    # run_config.json: config.json in a run folder is the saved model's
+    (out / "run_config.json").write_text(json.dumps(to_dict(cfg), indent=2, default=str))
+    return out
+
+
+def resume_point(cfg: TrainCommon) -> str | None:
+    if not cfg.resume:
+        return None
+    checkpoint = last_complete_checkpoint(cfg.output_dir)
+    if checkpoint is None:
+        log.warning("resume: no complete checkpoint in %s; starting from the beginning", cfg.output_dir)
+    return checkpoint

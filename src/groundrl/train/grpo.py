@@ -1,0 +1,88 @@
+"""The GRPO recipe: grounding rewards on TRL's GRPOTrainer, with the difficulty-aware weight.
+
+Reads top to bottom: config -> records -> dataset -> model (frozen vision, LoRA) -> rewards -> trainer ->
+train (resuming from the last complete checkpoint) -> save.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import datasets
+from trl import GRPOConfig, GRPOTrainer
+
+from groundrl.rewards import REWARDS, RewardSpec, build_rewards
+from groundrl.train.common import RunLog, TrainCommon, load_records, resume_point, start_run, trl_args
+from groundrl.train.data import grpo_rows
+from groundrl.train.difficulty import DifficultyWeightedGRPOTrainer, difficulty_phi
+from groundrl.train.models import freeze_vision, load_for_training, peft_config
+
+GRPO_DEFAULTS: dict[str, Any] = {
+    "learning_rate": 1e-6,
+    "per_device_train_batch_size": 8,
+    "num_generations": 8,
+    "max_completion_length": 256,
+    "temperature": 1.0,
+    "beta": 0.04,
+    "logging_steps": 1,
+    "save_steps": 100,
+    "max_steps": -1,
+    "num_train_epochs": 1,
+}
+
+
+@dataclass(frozen=True)
+class GRPORunConfig(TrainCommon):
+    """GRPO options on top of TrainCommon.
+
+    Attributes:
+        rewards: reward names (see groundrl.rewards), weights and options; each is logged on its own.
+        difficulty: UniVG-R1's difficulty weight phi: exp, pow or log; None: off.
+        difficulty_w: the exponent of `pow`.
+        difficulty_reward: the reward whose group mean is m (default: IoU).
+    """
+
+    output_dir: str = "runs/grpo"
+    rewards: list[RewardSpec] = field(default_factory=lambda: [RewardSpec("format", 0.5), RewardSpec("iou", 1.0)])
+    difficulty: str | None = None
+    difficulty_w: float = 1.0
+    difficulty_reward: str = "iou"
+
+
+def build_trainer(cfg: GRPORunConfig, callbacks: list | None = None) -> GRPOTrainer:
+    """Everything but the training loop, so that tests and the demo can drive the trainer."""
+    out = start_run(cfg)
+    model, processor, family = load_for_training(cfg.model)
+    # TRL left-pads prompts; the processor must too, or multimodal token types misalign (TRL sets this
+    # only when it loads the processor itself).
+    processor.tokenizer.padding_side = "left"
+    processor.tokenizer.truncation_side = "left"
+    if cfg.freeze_vision:
+        freeze_vision(model, family, projector=cfg.freeze_projector)
+    dataset = datasets.Dataset.from_list(grpo_rows(load_records(cfg), family, cfg.prompt))
+    funcs, weights = build_rewards(cfg.rewards)
+    args = trl_args(GRPOConfig, cfg, GRPO_DEFAULTS | {"reward_weights": weights})
+    kwargs = dict(
+        model=model,
+        reward_funcs=funcs,
+        args=args,
+        train_dataset=dataset,
+        processing_class=processor,
+        peft_config=peft_config(cfg.lora),
+        callbacks=[RunLog(str(out)), *(callbacks or [])],
+    )
+    if cfg.difficulty is None:
+        return GRPOTrainer(**kwargs)
+    if cfg.difficulty_reward not in REWARDS:
+        raise KeyError(f"difficulty_reward: unknown reward {cfg.difficulty_reward!r}; known: {', '.join(REWARDS)}")
+    phi = difficulty_phi(cfg.difficulty, cfg.difficulty_w)
+    return DifficultyWeightedGRPOTrainer(phi=phi, difficulty_reward=REWARDS[cfg.difficulty_reward], **kwargs)
+
+
+def run_grpo(cfg: GRPORunConfig, callbacks: list | None = None) -> GRPOTrainer:
+    trainer = build_trainer(cfg, callbacks)
+    trainer.train(resume_from_checkpoint=resume_point(cfg))
+    trainer.save_model(cfg.output_dir)
+    trainer.processing_class.save_pretrained(cfg.output_dir)
+    return trainer

@@ -1,0 +1,65 @@
+"""The SFT recipe on TRL's SFTTrainer: loss on assistant tokens only, single- or multi-turn chains.
+
+Reads top to bottom: config -> records -> dataset -> model (frozen vision, LoRA) -> trainer -> train
+(resuming from the last complete checkpoint) -> save.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import datasets
+from trl import SFTConfig, SFTTrainer
+
+from groundrl.train.common import RunLog, TrainCommon, load_records, resume_point, start_run, trl_args
+from groundrl.train.data import sft_rows
+from groundrl.train.models import freeze_vision, load_for_training, peft_config
+
+SFT_DEFAULTS: dict[str, Any] = {
+    "learning_rate": 1e-5,
+    "per_device_train_batch_size": 8,
+    "assistant_only_loss": True,
+    "logging_steps": 1,
+    "save_steps": 100,
+    "max_steps": -1,
+    "num_train_epochs": 1,
+    "max_length": None,
+}
+
+
+@dataclass(frozen=True)
+class SFTRunConfig(TrainCommon):
+    """SFT options on top of TrainCommon.
+
+    Attributes:
+        think: a reasoning text put in <think> before the answer of records without their own chain
+            (None: answer only).
+    """
+
+    output_dir: str = "runs/sft"
+    think: str | None = None
+
+
+def build_trainer(cfg: SFTRunConfig, callbacks: list | None = None) -> SFTTrainer:
+    out = start_run(cfg)
+    model, processor, family = load_for_training(cfg.model)
+    if cfg.freeze_vision:
+        freeze_vision(model, family, projector=cfg.freeze_projector)
+    dataset = datasets.Dataset.from_list(sft_rows(load_records(cfg), family, cfg.prompt, cfg.think))
+    return SFTTrainer(
+        model=model,
+        args=trl_args(SFTConfig, cfg, SFT_DEFAULTS),
+        train_dataset=dataset,
+        processing_class=processor,
+        peft_config=peft_config(cfg.lora),
+        callbacks=[RunLog(str(out)), *(callbacks or [])],
+    )
+
+
+def run_sft(cfg: SFTRunConfig, callbacks: list | None = None) -> SFTTrainer:
+    trainer = build_trainer(cfg, callbacks)
+    trainer.train(resume_from_checkpoint=resume_point(cfg))
+    trainer.save_model(cfg.output_dir)
+    trainer.processing_class.save_pretrained(cfg.output_dir)
+    return trainer
