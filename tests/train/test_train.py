@@ -139,3 +139,25 @@ def test_unknown_trl_key_names_the_closest(tiny_models, data, tmp_path):
 
 def test_family_of_the_tiny_model_is_known(tiny_models):
     assert get_family("qwen2_5_vl").vision_modules == ("model.visual",)
+
+
+def test_lora_trains_adapters_only_and_exports_a_merged_model(tiny_models, data, tmp_path):
+    from transformers import AutoModelForImageTextToText
+
+    from groundrl.train.models import LoraOptions
+    from helpers import run_cli
+
+    cfg = sft.SFTRunConfig(
+        model=str(tiny_models["qwen2.5-vl"]), data=str(data), output_dir=str(tmp_path / "lora"),
+        lora=LoraOptions(enabled=True, r=4, alpha=8), trl={"max_steps": 3, "per_device_train_batch_size": 4, "learning_rate": 1e-2},
+    )
+    trainer = sft.run_sft(cfg)
+    trainable = [n for n, p in trainer.model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    assert not any("visual" in n for n in trainable)  # LoRA stays on the language model
+    assert (tmp_path / "lora" / "adapter_model.safetensors").exists()
+    run_cli("export", str(tmp_path / "lora"), str(tmp_path / "merged"), "--merge", check=True)
+    merged = AutoModelForImageTextToText.from_pretrained(tmp_path / "merged")
+    base = AutoModelForImageTextToText.from_pretrained(tiny_models["qwen2.5-vl"])
+    changed = [n for n, p in merged.state_dict().items() if not torch.equal(p, base.state_dict()[n])]
+    assert changed and all("language_model" in n and "_proj" in n for n in changed)

@@ -14,7 +14,7 @@ from groundrl.cli.predict import predict
 from groundrl.cli.score import score
 from groundrl.cli.serve import serve
 from groundrl.cli.synth import synth
-from groundrl.cli.train import grpo, sft
+from groundrl.cli.train import export, grpo, sft
 
 app = typer.Typer(
     name="groundrl",
@@ -30,6 +30,7 @@ app.command()(serve)
 app.command()(predict)
 app.command(context_settings={"allow_interspersed_args": True})(sft)
 app.command(context_settings={"allow_interspersed_args": True})(grpo)
+app.command()(export)
 app.add_typer(models_app, name="models")
 app.add_typer(data_app, name="data")
 app.command("eval", context_settings={"allow_interspersed_args": True})(evaluate)

@@ -55,3 +55,21 @@ def grpo(
 ) -> None:
     """GRPO on TRL's GRPOTrainer with grounding rewards and the difficulty-aware weight."""
     _run("grpo", config, overrides, resume)
+
+
+def export(
+    run: Annotated[Path, typer.Argument(help="A training run folder (or checkpoint) holding a LoRA adapter.")],
+    out: Annotated[Path, typer.Argument(help="Folder for the merged model.")],
+    merge: Annotated[bool, typer.Option("--merge", help="Merge the adapter into its base model.")] = False,
+    base: Annotated[str | None, typer.Option(help="Base model folder (default: the adapter's own record of it).")] = None,
+) -> None:
+    """Write a plain checkpoint folder that from_pretrained and vLLM load directly."""
+    if not merge:
+        fail("nothing to do: full-model runs are already plain checkpoints; use --merge for LoRA runs")
+    from groundrl.train.export import merge_adapter
+
+    try:
+        path = merge_adapter(run, out, base)
+    except FileNotFoundError as e:
+        fail(e)
+    console.print(f"merged model: {path}")
