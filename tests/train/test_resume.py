@@ -19,8 +19,18 @@ STEPS = 16
 
 
 def args(model, data, out):
-    return ["sft", f"model={model}", f"data={data}", f"output_dir={out}", f"trl.max_steps={STEPS}", "trl.save_steps=2",
-            "trl.per_device_train_batch_size=4", "trl.learning_rate=0.001", "trl.seed=3", "trl.data_seed=3"]
+    return [
+        "sft",
+        f"model={model}",
+        f"data={data}",
+        f"output_dir={out}",
+        f"trl.max_steps={STEPS}",
+        "trl.save_steps=2",
+        "trl.per_device_train_batch_size=4",
+        "trl.learning_rate=0.001",
+        "trl.seed=3",
+        "trl.data_seed=3",
+    ]
 
 
 def test_sigkill_then_resume_matches_an_uninterrupted_run(tiny_models, tmp_path):
@@ -29,7 +39,11 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tiny_models, tmp_path)
     run_cli(*args(model, data, tmp_path / "clean"), check=True)
 
     out = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "groundrl", *args(model, data, out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "groundrl", *args(model, data, out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 300
     while time.time() < deadline and not (out / "checkpoint-2" / COMPLETE).exists():
         time.sleep(0.02)

@@ -148,8 +148,11 @@ def test_lora_trains_adapters_only_and_exports_a_merged_model(tiny_models, data,
     from helpers import run_cli
 
     cfg = sft.SFTRunConfig(
-        model=str(tiny_models["qwen2.5-vl"]), data=str(data), output_dir=str(tmp_path / "lora"),
-        lora=LoraOptions(enabled=True, r=4, alpha=8), trl={"max_steps": 3, "per_device_train_batch_size": 4, "learning_rate": 1e-2},
+        model=str(tiny_models["qwen2.5-vl"]),
+        data=str(data),
+        output_dir=str(tmp_path / "lora"),
+        lora=LoraOptions(enabled=True, r=4, alpha=8),
+        trl={"max_steps": 3, "per_device_train_batch_size": 4, "learning_rate": 1e-2},
     )
     trainer = sft.run_sft(cfg)
     trainable = [n for n, p in trainer.model.named_parameters() if p.requires_grad]

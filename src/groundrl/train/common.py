@@ -17,7 +17,7 @@ import torch
 from transformers import TrainerCallback
 
 from groundrl.config import ConfigError, to_dict
-from groundrl.data.pipeline import Source, read_sources
+from groundrl.data.pipeline import read_sources, split_sources
 from groundrl.data.records import Record
 from groundrl.train.models import LoraOptions
 
@@ -32,7 +32,9 @@ class TrainCommon:
 
     Attributes:
         model: checkpoint folder to start from.
-        data: training records (any readable format); format, image_root: as for `groundrl data`.
+        family: the model's family, for `--tiny` when the model's name does not say it.
+        data: training records (any readable format), VLM-R1 style `a.jsonl:b.jsonl` for several;
+            format, image_root (`A:B` for several): as for `groundrl data`.
         limit: use the first N records.
         output_dir: run folder: checkpoints, metrics.jsonl, config.json, the final model.
         prompt: grounding prompt template with `{expression}` (default: the model family's).
@@ -43,6 +45,7 @@ class TrainCommon:
     """
 
     model: str = ""
+    family: str | None = None
     data: str = ""
     format: str = "groundrl"
     image_root: str | None = None
@@ -59,7 +62,7 @@ class TrainCommon:
 def load_records(cfg: TrainCommon) -> list[Record]:
     if not cfg.data:
         raise ConfigError("data: a file of training records is required")
-    records = list(read_sources([Source(Path(cfg.data), cfg.format, Path(cfg.image_root) if cfg.image_root else None)]))
+    records = list(read_sources(split_sources(cfg.data, cfg.format, cfg.image_root)))
     return records[: cfg.limit] if cfg.limit else records
 
 

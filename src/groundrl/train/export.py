@@ -26,5 +26,7 @@ def merge_adapter(run_dir: str | Path, out: str | Path, base: str | None = None)
     merged = PeftModel.from_pretrained(model, run_dir).merge_and_unload()
     out.mkdir(parents=True, exist_ok=True)
     merged.save_pretrained(out)
-    AutoProcessor.from_pretrained(run_dir if (run_dir / "processor_config.json").exists() else base).save_pretrained(out)
+    AutoProcessor.from_pretrained(run_dir if (run_dir / "processor_config.json").exists() else base).save_pretrained(
+        out
+    )
     return out
