@@ -1,8 +1,8 @@
-"""The demo recipe: build tiny models, make held-out synthetic data, evaluate, analyse test-time scaling,
-and write a run folder.
+"""The demo recipe, on CPU: a tiny Qwen2.5-VL learns to ground synthetic referring expressions.
 
-Reads top to bottom. Training stages (SFT, GRPO) join here when the training issue lands; until then the
-demo shows the whole evaluation path on an untrained model, whose accuracy is honestly near zero.
+Reads top to bottom: tiny model and synthetic data -> evaluate the base -> SFT -> evaluate -> GRPO ->
+evaluate -> curves, gallery, test-time scaling grid -> summary.json. Every stage is an ordinary GroundRL
+run (the same recipes and evaluation as on real checkpoints), in a folder of its own under `out`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,22 @@ from groundrl.eval.report import write_reports
 from groundrl.eval.runner import EvalConfig, run_eval
 from groundrl.eval.scaling import ScalingConfig, run_scaling
 from groundrl.models.tiny import TinySpec, make_tiny
+from groundrl.rewards import RewardSpec
 from groundrl.synth import SynthOptions, generate
+from groundrl.train import grpo, sft
+
+# Sized for two CPU cores: small images, a short answer, a model shaped for the task (FINDINGS.md).
+DEMO_SPEC = TinySpec(
+    text_hidden=128,
+    text_layers=3,
+    text_heads=4,
+    text_kv_heads=2,
+    text_intermediate=384,
+    vision_hidden=96,
+    vision_depth=2,
+    vision_heads=4,
+    vision_intermediate=192,
+)
 
 
 @dataclass(frozen=True)
@@ -26,25 +41,61 @@ class DemoConfig:
 
     out: str = "runs/demo"
     family: str = "qwen2.5-vl"
-    n_eval: int = 32
     seed: int = 0
-    image_min: int = 112
-    image_max: int = 168
-    max_new_tokens: int = 32
-    batch_size: int = 16
+    n_train: int = 1500
+    n_eval: int = 64
+    image_size: int = 112
+    sft_steps: int = 300
+    sft_lr: float = 2e-3
+    grpo_steps: int = 40
+    grpo_lr: float = 2e-4
+    batch_size: int = 32
+    num_generations: int = 8
+    max_new_tokens: int = 24
     scaling: bool = True
 
 
 def evaluate_stage(model_dir: Path, data: Path, out: Path, cfg: DemoConfig) -> dict:
     """Evaluate one checkpoint on the held-out records; returns {acc@0.5, miou, seconds}."""
     started = time.perf_counter()
-    eval_cfg = EvalConfig(
-        model=str(model_dir), data=str(data), max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size
-    )
-    run_eval(eval_cfg, out)
+    run_eval(EvalConfig(model=str(model_dir), data=str(data), max_new_tokens=cfg.max_new_tokens, batch_size=32), out)
     write_reports(out)
     overall = compute_metrics(read_predictions(out / "predictions.jsonl"))["overall"]
     return {"acc@0.5": overall["acc@0.5"], "miou": overall["miou"], "seconds": round(time.perf_counter() - started, 3)}
+
+
+def _merge_metrics(out: Path, stages: dict[str, Path]) -> None:
+    with open(out / "metrics.jsonl", "w", encoding="utf-8") as f:
+        for stage, folder in stages.items():
+            for line in (folder / "metrics.jsonl").read_text().splitlines():
+                f.write(json.dumps({"stage": stage, **json.loads(line)}) + "\n")
+
+
+def plot_curves(metrics: Path, path: Path) -> Path:
+    """SFT loss, and GRPO reward, IoU and completion length per step, as one PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [json.loads(line) for line in metrics.read_text().splitlines()]
+    sft_rows = [r for r in rows if r["stage"] == "sft" and "loss" in r]
+    grpo_rows = [r for r in rows if r["stage"] == "grpo" and "reward" in r]
+    panels = [
+        (sft_rows, "loss", "SFT loss"),
+        (grpo_rows, "reward", "GRPO reward"),
+        (grpo_rows, "rewards/iou/mean", "GRPO IoU"),
+        (grpo_rows, "completions/mean_length", "completion length (tokens)"),
+    ]
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.2))
+    for ax, (data, key, title) in zip(axes, panels, strict=True):
+        ax.plot([r["step"] for r in data if key in r], [r[key] for r in data if key in r], color="#37a")
+        ax.set(title=title, xlabel="step")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
 
 
 def run_demo(cfg: DemoConfig, log=print) -> dict:
@@ -53,30 +104,76 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
 
-    log(f"building a tiny {cfg.family} model")
-    model_dir = make_tiny(cfg.family, out / "model", TinySpec(seed=cfg.seed))
+    log(f"building a tiny {cfg.family} model and synthetic data")
+    base = make_tiny(cfg.family, out / "model", DEMO_SPEC)
+    opts = SynthOptions(
+        min_size=cfg.image_size, max_size=cfg.image_size, min_shapes=1, max_shapes=3, background="gradient"
+    )
+    train = generate("rec", cfg.n_train, out / "data" / "train", seed=cfg.seed + 1, opts=opts)
+    held_out = generate("rec", cfg.n_eval, out / "data" / "eval", seed=cfg.seed + 2, opts=opts)
 
-    log(f"generating {cfg.n_eval} held-out synthetic REC records")
-    opts = SynthOptions(min_size=cfg.image_min, max_size=cfg.image_max)
-    eval_path = generate("rec", cfg.n_eval, out / "data" / "eval", seed=cfg.seed + 1, opts=opts)
+    summary = {"base": evaluate_stage(base, held_out, out / "eval" / "base", cfg)}
+    log(f"base: acc@0.5 {summary['base']['acc@0.5']:.3f}, mean IoU {summary['base']['miou']:.3f}")
 
-    log("evaluating the base model")
-    summary = {"base": evaluate_stage(model_dir, eval_path, out / "eval" / "base", cfg)}
+    started = time.perf_counter()
+    sft_cfg = sft.SFTRunConfig(
+        model=str(base),
+        data=str(train),
+        output_dir=str(out / "sft"),
+        trl={
+            "max_steps": cfg.sft_steps,
+            "per_device_train_batch_size": cfg.batch_size,
+            "learning_rate": cfg.sft_lr,
+            "lr_scheduler_type": "cosine",
+            "warmup_steps": 0.05,
+            "logging_steps": max(1, cfg.sft_steps // 30),
+            "save_strategy": "no",
+            "seed": cfg.seed,
+        },
+    )
+    sft.run_sft(sft_cfg)
+    summary["sft"] = evaluate_stage(out / "sft", held_out, out / "eval" / "sft", cfg) | {
+        "train_seconds": round(time.perf_counter() - started, 1)
+    }
+    log(f"after SFT: acc@0.5 {summary['sft']['acc@0.5']:.3f}, mean IoU {summary['sft']['miou']:.3f}")
+
+    started = time.perf_counter()
+    grpo_cfg = grpo.GRPORunConfig(
+        model=str(out / "sft"),
+        data=str(train),
+        output_dir=str(out / "grpo"),
+        rewards=[RewardSpec("iou", 1.0), RewardSpec("iou_threshold", 1.0, {"tau": 0.5})],
+        trl={
+            "max_steps": cfg.grpo_steps,
+            "per_device_train_batch_size": 2 * cfg.num_generations,
+            "num_generations": cfg.num_generations,
+            "learning_rate": cfg.grpo_lr,
+            "max_completion_length": cfg.max_new_tokens,
+            "temperature": 1.0,
+            "beta": 0.0,
+            "logging_steps": 1,
+            "save_strategy": "no",
+            "seed": cfg.seed,
+        },
+    )
+    grpo.run_grpo(grpo_cfg)
+    summary["grpo"] = evaluate_stage(out / "grpo", held_out, out / "eval" / "grpo", cfg) | {
+        "train_seconds": round(time.perf_counter() - started, 1)
+    }
+    log(f"after GRPO: acc@0.5 {summary['grpo']['acc@0.5']:.3f}, mean IoU {summary['grpo']['miou']:.3f}")
+
+    _merge_metrics(out, {"sft": out / "sft", "grpo": out / "grpo"})
+    plot_curves(out / "metrics.jsonl", out / "curves.png")
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
 
     if cfg.scaling:
-        log("test-time scaling: two model sizes x samples x thinking budget")
-        small = make_tiny(
-            cfg.family,
-            out / "model-small",
-            TinySpec(text_layers=1, text_hidden=64, text_intermediate=128, seed=cfg.seed),
-        )
+        log("test-time scaling: the GRPO model and the base x samples x thinking budget")
         grid = ScalingConfig(
-            models=[str(model_dir), str(small)],
-            labels=["tiny", "tinier"],
+            models=[str(out / "grpo"), str(base)],
+            labels=["grpo", "base"],
             samples=[1, 4],
             thinking=[None, 16],
-            base=EvalConfig(data=str(eval_path), max_new_tokens=cfg.max_new_tokens + 16, batch_size=cfg.batch_size),
+            base=EvalConfig(data=str(held_out), max_new_tokens=cfg.max_new_tokens + 16, batch_size=32),
         )
         run_scaling(grid, out / "scaling", log=log)
     return summary

@@ -1,4 +1,4 @@
-"""`groundrl demo`: the whole pipeline on built-in synthetic data and a tiny model, on CPU."""
+"""`groundrl demo`: a tiny VLM learns to ground synthetic expressions on CPU: SFT, then GRPO, evaluated."""
 
 from __future__ import annotations
 
@@ -12,14 +12,19 @@ from groundrl.cli.common import console
 
 def demo(
     out: Annotated[str, typer.Option(help="Run folder.")] = "runs/demo",
-    family: Annotated[str, typer.Option(help="Model family of the tiny model.")] = "qwen2.5-vl",
-    n_eval: Annotated[int, typer.Option(min=1, help="Held-out records.")] = 32,
+    n_train: Annotated[int, typer.Option(min=1, help="Synthetic training records.")] = 1500,
+    n_eval: Annotated[int, typer.Option(min=1, help="Held-out records.")] = 64,
+    sft_steps: Annotated[int, typer.Option(min=1, help="SFT steps.")] = 300,
+    grpo_steps: Annotated[int, typer.Option(min=1, help="GRPO steps.")] = 40,
     seed: Annotated[int, typer.Option(help="Seed for model and data.")] = 0,
     scaling: Annotated[bool, typer.Option(help="Also run the test-time scaling grid.")] = True,
 ) -> None:
-    """Build a tiny model, generate held-out data, predict, score, and write the run folder."""
+    """Build a tiny model, train it with SFT then GRPO on synthetic data, evaluate after each stage."""
     from groundrl.demo import DemoConfig, run_demo
 
-    summary = run_demo(DemoConfig(out=out, family=family, n_eval=n_eval, seed=seed, scaling=scaling), log=console.log)
+    cfg = DemoConfig(
+        out=out, n_train=n_train, n_eval=n_eval, sft_steps=sft_steps, grpo_steps=grpo_steps, seed=seed, scaling=scaling
+    )
+    summary = run_demo(cfg, log=console.log)
     console.print_json(json.dumps(summary))
-    console.print(f"run folder: {out}: summary.json, eval/base/report.html, scaling/scaling.png")
+    console.print(f"run folder: {out}: summary.json, curves.png, eval/*/report.html, scaling/scaling.png")

@@ -84,9 +84,22 @@ def draw_shape(draw: ImageDraw.ImageDraw, shape: Shape, fill: tuple[int, int, in
         draw.polygon([((x1 + x2 - 1) / 2, y1), (x2 - 1, y2 - 1), (x1, y2 - 1)], fill=colour)
 
 
-def render(width: int, height: int, shapes: list[Shape], background: tuple[int, int, int]) -> Image.Image:
-    """An RGB image of the shapes on a plain background."""
-    image = Image.new("RGB", (width, height), background)
+def gradient_background(width: int, height: int) -> Image.Image:
+    """A pale background whose colour changes with position (x in one channel, y in another): every
+    patch then carries where it is, as real images' content does, which tiny models need to learn to
+    localise (Qwen2.5-VL's vision tower has no absolute position embeddings)."""
+    x = Image.linear_gradient("L").resize((width, height)).transpose(Image.Transpose.ROTATE_90)
+    y = Image.linear_gradient("L").resize((width, height))
+    pale = Image.new("L", (width, height), 230)
+    return Image.merge("RGB", (Image.blend(pale, x, 0.35), Image.blend(pale, y, 0.35), pale))
+
+
+def render(width: int, height: int, shapes: list[Shape], background: tuple[int, int, int] | str) -> Image.Image:
+    """An RGB image of the shapes on a plain background (a colour) or the "gradient" background."""
+    if background == "gradient":
+        image = gradient_background(width, height)
+    else:
+        image = Image.new("RGB", (width, height), background)
     draw = ImageDraw.Draw(image)
     for shape in shapes:
         draw_shape(draw, shape)

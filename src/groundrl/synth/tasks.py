@@ -26,6 +26,7 @@ class SynthOptions:
         min_size, max_size: image sides are drawn from this range (pixels).
         min_shapes, max_shapes: shapes per scene.
         kinds: which kinds of referring expression to use for `rec`.
+        background: "plain" (a light colour) or "gradient" (colour encodes position; see scene.py).
     """
 
     min_size: int = 192
@@ -33,6 +34,7 @@ class SynthOptions:
     min_shapes: int = 3
     max_shapes: int = 6
     kinds: tuple[str, ...] = KINDS
+    background: str = "plain"
 
 
 def _size(rng: random.Random, opts: SynthOptions) -> tuple[int, int]:
@@ -47,7 +49,8 @@ def make_rec(rng: random.Random, rec_id: str, opts: SynthOptions) -> Example:
         expression = choose_expression(rng, shapes, opts.kinds)
         if expression is not None:
             break
-    image = render(width, height, shapes, rng.choice(BACKGROUNDS))
+    background = rng.choice(BACKGROUNDS)  # drawn either way: the same seed gives the same scenes
+    image = render(width, height, shapes, "gradient" if opts.background == "gradient" else background)
     record = Record(
         id=rec_id,
         images=[f"images/{rec_id}.png"],
