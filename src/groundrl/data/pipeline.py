@@ -210,7 +210,7 @@ def read_sources(
     on_error: str = "stop",
     report: ReadReport | None = None,
     rejections: Rejections | None = None,
-    workers: int | None = None,
+    workers: int = 1,
 ) -> Iterator[Record]:
     """Validated records from every source, in order.
 
@@ -220,7 +220,8 @@ def read_sources(
         on_error: "stop" raises the first InputError; "skip" records it and goes on.
         report: filled with total / accepted / rejected-by-reason counts.
         rejections: where skipped items are written.
-        workers: processes for JSONL sources; default one per core.
+        workers: processes for JSONL sources (0: one per core). The default, 1, stays in this process:
+            worker processes start by importing the caller's main module, which a script must guard.
 
     Raises:
         InputError: the first bad item (stop), or a source that cannot be read at all.
@@ -233,7 +234,7 @@ def validate_sources(
     check: CheckOptions | None = None,
     on_error: str = "stop",
     rejections: Rejections | None = None,
-    workers: int | None = None,
+    workers: int = 1,
 ) -> ReadReport:
     """Check every item of every source without keeping the records; arguments as `read_sources`."""
     report = ReadReport()
@@ -248,7 +249,7 @@ def _accepted(
     on_error: str,
     report: ReadReport | None,
     rejections: Rejections | None,
-    workers: int | None,
+    workers: int,
     keep: bool,
 ) -> Iterator[Record | None]:
     check = check or CheckOptions()

@@ -221,16 +221,17 @@ def score_jsonl(
     path: str | Path,
     details: IO[str] | None = None,
     skip_bad: bool = False,
-    workers: int | None = None,
+    workers: int = 1,
     batch_lines: int = BATCH_LINES,
 ) -> tuple[ScoreSummary, list[InputError]]:
-    """Score a predictions file, streaming, with `workers` processes (default: one per core).
+    """Score a predictions file, streaming, with `workers` processes (0: one per core; 1, the default,
+    scores in this process: worker processes import the caller's main module, which a script must guard).
 
     Args:
         path: the JSONL file.
         details: where to write one JSON line per scored input, in input order.
         skip_bad: count bad lines and go on; otherwise stop at the first.
-        workers: processes; 1 scores in this process. Small files always score in this process.
+        workers: processes. Small files always score in this process.
         batch_lines: lines per unit of work.
 
     Returns:
