@@ -35,28 +35,27 @@ def _column(columns: dict, name: str, n: int) -> list:
     return list(values) if values is not None else [None] * n
 
 
+_TARGET_KEYS = ("gt", "width", "height", "convention", "input_width", "input_height", "task")
+
+
+def _targets(completions: Sequence[Any], columns: dict, tasks: tuple[str, ...]):
+    """Per completion: (text, target, frame, width, height), or None where its record's task (rec when
+    absent) is not one of `tasks` or it has no target."""
+    n = len(completions)
+    rows = zip(completions, *(_column(columns, k, n) for k in _TARGET_KEYS), strict=True)
+    for completion, gt, w, h, convention, in_w, in_h, task in rows:
+        if gt is None or w is None or (task or "rec") not in tasks:
+            yield None
+        else:
+            yield completion_text(completion), gt, frame_for(convention or "abs", w, h, in_w, in_h), w, h
+
+
 def _predicted_boxes(completions: Sequence[Any], columns: dict) -> list[tuple[list[float] | None, Any]]:
     """(predicted box in original pixels or None, ground truth) per completion; gt None where not a box task."""
-    n = len(completions)
-    out = []
-    rows = zip(
-        completions,
-        _column(columns, "gt", n),
-        _column(columns, "width", n),
-        _column(columns, "height", n),
-        _column(columns, "convention", n),
-        _column(columns, "input_width", n),
-        _column(columns, "input_height", n),
-        _column(columns, "task", n),
-        strict=True,
-    )
-    for completion, gt, w, h, convention, in_w, in_h, task in rows:
-        if gt is None or task in ("qa", "point", "detection") or w is None:
-            out.append((None, None))
-            continue
-        frame = frame_for(convention or "abs", w, h, in_w, in_h)
-        out.append((predict_box(completion_text(completion), frame, w, h), gt))
-    return out
+    return [
+        (None, None) if t is None else (predict_box(t[0], t[2], t[3], t[4]), t[1])
+        for t in _targets(completions, columns, ("rec", "multi_image"))
+    ]
 
 
 def iou_reward(completions: Sequence[Any], **columns: Any) -> list[float | None]:
@@ -97,21 +96,13 @@ def point_in_box_reward(completions: Sequence[Any], **columns: Any) -> list[floa
     >>> point_in_box_reward(['{"point_2d": [5, 5]}'], gt=[[0, 0, 10, 10]], width=[100], height=[100], task=["point"])
     [1.0]
     """
-    n = len(completions)
     out: list[float | None] = []
-    rows = zip(
-        completions,
-        *(
-            _column(columns, k, n)
-            for k in ("gt", "width", "height", "convention", "input_width", "input_height", "task")
-        ),
-        strict=True,
-    )
-    for completion, gt, w, h, convention, in_w, in_h, task in rows:
-        if gt is None or task != "point" or w is None:
+    for target in _targets(completions, columns, ("point",)):
+        if target is None:
             out.append(None)
             continue
-        point = click_point(completion_text(completion), frame_for(convention or "abs", w, h, in_w, in_h), w, h)
+        text, gt, frame, w, h = target
+        point = click_point(text, frame, w, h)
         out.append(float(point is not None and point_in_box(point, gt)))
     return out
 
@@ -154,21 +145,12 @@ def _all_boxes(text: str, frame, w: float, h: float) -> list[list[float]]:
 
 
 def _detections(completions: Sequence[Any], columns: dict):
-    n = len(completions)
-    rows = zip(
-        completions,
-        *(
-            _column(columns, k, n)
-            for k in ("gt", "width", "height", "convention", "input_width", "input_height", "task")
-        ),
-        strict=True,
-    )
-    for completion, gt, w, h, convention, in_w, in_h, task in rows:
-        if gt is None or task != "detection" or w is None:
+    for target in _targets(completions, columns, ("detection",)):
+        if target is None:
             yield None
-            continue
-        frame = frame_for(convention or "abs", w, h, in_w, in_h)
-        yield _all_boxes(completion_text(completion), frame, w, h), gt
+        else:
+            text, gt, frame, w, h = target
+            yield _all_boxes(text, frame, w, h), gt
 
 
 def greedy_matches(preds: list[list[float]], gts: list[list[float]], tau: float = 0.5) -> int:

@@ -135,6 +135,14 @@ def start_run(cfg: Any) -> Path:
     return out
 
 
+def train_and_save(trainer: Any, cfg: TrainCommon) -> Any:
+    """Train (resuming when asked), then save the final model and its processor to output_dir."""
+    trainer.train(resume_from_checkpoint=resume_point(cfg))
+    trainer.save_model(cfg.output_dir)
+    trainer.processing_class.save_pretrained(cfg.output_dir)
+    return trainer
+
+
 def resume_point(cfg: TrainCommon) -> str | None:
     if not cfg.resume:
         return None

@@ -13,7 +13,7 @@ import datasets
 from trl import GRPOConfig, GRPOTrainer
 
 from groundrl.rewards import REWARDS, RewardSpec, build_rewards
-from groundrl.train.common import RunLog, TrainCommon, load_records, resume_point, start_run, trl_args
+from groundrl.train.common import RunLog, TrainCommon, load_records, start_run, train_and_save, trl_args
 from groundrl.train.data import grpo_rows
 from groundrl.train.difficulty import DifficultyWeightedGRPOTrainer, difficulty_phi
 from groundrl.train.models import freeze_vision, load_for_training, peft_config
@@ -81,8 +81,4 @@ def build_trainer(cfg: GRPORunConfig, callbacks: list | None = None) -> GRPOTrai
 
 
 def run_grpo(cfg: GRPORunConfig, callbacks: list | None = None) -> GRPOTrainer:
-    trainer = build_trainer(cfg, callbacks)
-    trainer.train(resume_from_checkpoint=resume_point(cfg))
-    trainer.save_model(cfg.output_dir)
-    trainer.processing_class.save_pretrained(cfg.output_dir)
-    return trainer
+    return train_and_save(build_trainer(cfg, callbacks), cfg)

@@ -12,7 +12,7 @@ from typing import Any
 import datasets
 from trl import SFTConfig, SFTTrainer
 
-from groundrl.train.common import RunLog, TrainCommon, load_records, resume_point, start_run, trl_args
+from groundrl.train.common import RunLog, TrainCommon, load_records, start_run, train_and_save, trl_args
 from groundrl.train.data import sft_rows
 from groundrl.train.models import freeze_vision, load_for_training, peft_config
 
@@ -58,8 +58,4 @@ def build_trainer(cfg: SFTRunConfig, callbacks: list | None = None) -> SFTTraine
 
 
 def run_sft(cfg: SFTRunConfig, callbacks: list | None = None) -> SFTTrainer:
-    trainer = build_trainer(cfg, callbacks)
-    trainer.train(resume_from_checkpoint=resume_point(cfg))
-    trainer.save_model(cfg.output_dir)
-    trainer.processing_class.save_pretrained(cfg.output_dir)
-    return trainer
+    return train_and_save(build_trainer(cfg, callbacks), cfg)

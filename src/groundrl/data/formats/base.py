@@ -60,6 +60,13 @@ class ReadContext:
         root = str(self.image_root)
         self._prefix = root if root.endswith(os.sep) else root + os.sep
 
+    def images(self, obj: dict, name: str = "images") -> list[str]:
+        """obj[name] as a non-empty list of paths, resolved against the image root."""
+        images = self.get(obj, name, list)
+        if not images or not all(isinstance(p, str) for p in images):
+            raise self.error(name, "expected a non-empty list of paths", "bad_type")
+        return [self.resolve(p) for p in images]
+
     def resolve(self, image: str) -> str:
         """An image path of the source, resolved against the image root (string joins: this runs per record)."""
         return image if image.startswith(os.sep) else self._prefix + image

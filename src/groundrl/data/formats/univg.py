@@ -27,15 +27,8 @@ from groundrl.data.formats.base import (
 from groundrl.data.records import Record
 
 
-def _images(obj: dict[str, Any], ctx: ReadContext) -> list[str]:
-    images = ctx.get(obj, "images", list)
-    if not images or not all(isinstance(p, str) for p in images):
-        raise ctx.error("images", "expected a non-empty list of paths", "bad_type")
-    return [ctx.resolve(p) for p in images]
-
-
 def rl_to_record(obj: dict[str, Any], ctx: ReadContext) -> Record:
-    images = _images(obj, ctx)
+    images = ctx.images(obj)
     answer = obj.get("answer")
     if isinstance(answer, str):
         boxes, _ = box_or_answer(answer)
@@ -58,7 +51,7 @@ def rl_to_record(obj: dict[str, Any], ctx: ReadContext) -> Record:
 
 
 def sharegpt_to_record(obj: dict[str, Any], ctx: ReadContext) -> Record:
-    images = _images(obj, ctx)
+    images = ctx.images(obj)
     messages = check_messages(obj.get("messages"), ctx)
     boxes, answer = box_or_answer(last_assistant(messages))
     return Record(

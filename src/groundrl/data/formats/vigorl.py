@@ -23,20 +23,13 @@ from groundrl.data.formats.base import (
 from groundrl.data.records import Record
 
 
-def _images(obj: dict[str, Any], ctx: ReadContext) -> list[str]:
-    images = ctx.get(obj, "images", list)
-    if not all(isinstance(p, str) for p in images):
-        raise ctx.error("images", "expected a list of paths", "bad_type")
-    return [ctx.resolve(p) for p in images]
-
-
 def _answer_value(obj: dict[str, Any], name: str, ctx: ReadContext) -> str:
     value = ctx.get(obj, name, (str, list, int, float))
     return value if isinstance(value, str) else str(value)
 
 
 def rl_to_record(obj: dict[str, Any], ctx: ReadContext) -> Record:
-    images = _images(obj, ctx)
+    images = ctx.images(obj)
     problem = ctx.get(obj, "problem", str)
     boxes, answer = box_or_answer(_answer_value(obj, "answer", ctx))
     return Record(
@@ -53,7 +46,7 @@ def rl_to_record(obj: dict[str, Any], ctx: ReadContext) -> Record:
 
 
 def sft_to_record(obj: dict[str, Any], ctx: ReadContext) -> Record:
-    images = _images(obj, ctx)
+    images = ctx.images(obj)
     messages = check_messages(obj.get("messages"), ctx)
     boxes, answer = box_or_answer(_answer_value(obj, "gt_answer", ctx))
     return Record(
