@@ -64,6 +64,18 @@ def evaluate_stage(model_dir: Path, data: Path, out: Path, cfg: DemoConfig) -> d
     return {"acc@0.5": overall["acc@0.5"], "miou": overall["miou"], "seconds": round(time.perf_counter() - started, 3)}
 
 
+def train_stage(train, model_dir: Path, data: Path, out: Path, cfg: DemoConfig) -> dict:
+    """Run a training stage, then evaluate its model; the stage's metrics plus its training seconds."""
+    started = time.perf_counter()
+    train()
+    seconds = round(time.perf_counter() - started, 1)
+    return evaluate_stage(model_dir, data, out, cfg) | {"train_seconds": seconds}
+
+
+def _report(log, stage: str, metrics: dict) -> None:
+    log(f"{stage}: acc@0.5 {metrics['acc@0.5']:.3f}, mean IoU {metrics['miou']:.3f}")
+
+
 def _merge_metrics(out: Path, stages: dict[str, Path]) -> None:
     with open(out / "metrics.jsonl", "w", encoding="utf-8") as f:
         for stage, folder in stages.items():
@@ -113,9 +125,8 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
     held_out = generate("rec", cfg.n_eval, out / "data" / "eval", seed=cfg.seed + 2, opts=opts)
 
     summary = {"base": evaluate_stage(base, held_out, out / "eval" / "base", cfg)}
-    log(f"base: acc@0.5 {summary['base']['acc@0.5']:.3f}, mean IoU {summary['base']['miou']:.3f}")
+    _report(log, "base", summary["base"])
 
-    started = time.perf_counter()
     sft_cfg = sft.SFTRunConfig(
         model=str(base),
         data=str(train),
@@ -131,13 +142,9 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
             "seed": cfg.seed,
         },
     )
-    sft.run_sft(sft_cfg)
-    summary["sft"] = evaluate_stage(out / "sft", held_out, out / "eval" / "sft", cfg) | {
-        "train_seconds": round(time.perf_counter() - started, 1)
-    }
-    log(f"after SFT: acc@0.5 {summary['sft']['acc@0.5']:.3f}, mean IoU {summary['sft']['miou']:.3f}")
+    summary["sft"] = train_stage(lambda: sft.run_sft(sft_cfg), out / "sft", held_out, out / "eval" / "sft", cfg)
+    _report(log, "after SFT", summary["sft"])
 
-    started = time.perf_counter()
     grpo_cfg = grpo.GRPORunConfig(
         model=str(out / "sft"),
         data=str(train),
@@ -156,11 +163,8 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
             "seed": cfg.seed,
         },
     )
-    grpo.run_grpo(grpo_cfg)
-    summary["grpo"] = evaluate_stage(out / "grpo", held_out, out / "eval" / "grpo", cfg) | {
-        "train_seconds": round(time.perf_counter() - started, 1)
-    }
-    log(f"after GRPO: acc@0.5 {summary['grpo']['acc@0.5']:.3f}, mean IoU {summary['grpo']['miou']:.3f}")
+    summary["grpo"] = train_stage(lambda: grpo.run_grpo(grpo_cfg), out / "grpo", held_out, out / "eval" / "grpo", cfg)
+    _report(log, "after GRPO", summary["grpo"])
 
     _merge_metrics(out, {"sft": out / "sft", "grpo": out / "grpo"})
     plot_curves(out / "metrics.jsonl", out / "curves.png")

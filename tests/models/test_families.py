@@ -31,3 +31,23 @@ def test_formatted_answers_parse_back(name):
 def test_frame_of_resized_family_uses_smart_resize():
     frame = get_family("qwen2.5-vl").frame(640, 480)
     assert frame.to_original([644, 476]) == pytest.approx([640, 480])
+
+
+def test_prompt_keeps_every_turn_before_the_answer():
+    from groundrl.data.records import Record
+    from groundrl.models.prompts import prompt_messages
+
+    record = Record(
+        id=1,
+        images=["a.png"],
+        messages=[
+            {"role": "system", "content": "You ground things."},
+            {"role": "user", "content": "<image>Where is the cat?"},
+            {"role": "assistant", "content": "[1, 2, 3, 4]"},
+        ],
+    )
+    turns = prompt_messages(record, FAMILIES["qwen2.5-vl"])
+    assert [t["role"] for t in turns] == ["system", "user"]
+    assert turns[1]["content"] == [{"type": "image"}, {"type": "text", "text": "Where is the cat?"}]
+    bare = prompt_messages(Record(id=2, images=["a.png"], question="the cat"), FAMILIES["qwen2.5-vl"])
+    assert bare[0]["content"][-1]["text"] == FAMILIES["qwen2.5-vl"].prompt.format(expression="the cat")

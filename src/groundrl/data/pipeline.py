@@ -287,18 +287,19 @@ def write_records(records: Iterable[Record], fmt_name: str, out: Path, image_roo
         from groundrl.data.formats.parquet import write_parquet
 
         return write_parquet(records, ctx)
-    from_record = get_format(fmt_name).from_record
+    fmt = get_format(fmt_name)
+    is_array = fmt.container == "json"
     n = 0
     with open(out, "w", encoding="utf-8") as f:
-        if get_format(fmt_name).container == "json":
+        if is_array:
             f.write("[")
         for record in records:
-            item = json.dumps(from_record(record, ctx), ensure_ascii=False)
-            if get_format(fmt_name).container == "json":
+            item = json.dumps(fmt.from_record(record, ctx), ensure_ascii=False)
+            if is_array:
                 f.write(("\n  " if n == 0 else ",\n  ") + item)
             else:
                 f.write(item + "\n")
             n += 1
-        if get_format(fmt_name).container == "json":
+        if is_array:
             f.write("\n]\n")
     return n

@@ -23,7 +23,7 @@ from groundrl.engines import Engine, Prompt, Sampling, build_engine
 from groundrl.eval.judge import AGGREGATIONS, judge
 from groundrl.eval.suites import Split, load_data, load_suite
 from groundrl.models.families import Family, get_family
-from groundrl.models.prompts import build_messages, with_image_parts
+from groundrl.models.prompts import prompt_messages
 
 log = logging.getLogger(__name__)
 PREDICTIONS = "predictions.jsonl"
@@ -128,10 +128,7 @@ def _prompt(record: Record, family: Family, template: str | None) -> Prompt:
     images = [load_image(p) for p in record.images]
     if record.image_sizes is None:
         record.image_sizes = [list(im.size) for im in images]
-    if record.messages:
-        messages = [m for m in record.messages if m["role"] != "assistant"][:1]
-        return Prompt(with_image_parts(messages, len(images)), images)
-    return Prompt(build_messages(record, family, template), images)
+    return Prompt(prompt_messages(record, family, template), images)
 
 
 def prediction_row(

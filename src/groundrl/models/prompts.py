@@ -44,3 +44,16 @@ def with_image_parts(messages: list[dict], n_images: int) -> list[dict]:
             content = parts
         out.append({"role": m["role"], "content": content})
     return out
+
+
+def prompt_messages(record: Record, family: Family, template: str | None = None) -> list[dict[str, Any]]:
+    """What a model is asked: a record's own messages up to its first assistant turn (`<image>`
+    placeholders as image parts), or the family's grounding prompt around its question."""
+    if not record.messages:
+        return build_messages(record, family, template)
+    turns = []
+    for message in record.messages:
+        if message["role"] == "assistant":
+            break
+        turns.append(message)
+    return with_image_parts(turns, len(record.images))

@@ -7,14 +7,7 @@ from typing import Any
 from groundrl.data.images import load_image
 from groundrl.data.records import Record
 from groundrl.models.families import Family
-from groundrl.models.prompts import build_messages, with_image_parts
-
-
-def _user_turn(record: Record, family: Family, template: str | None) -> list[dict[str, Any]]:
-    if record.messages:
-        users = [m for m in record.messages if m["role"] in ("system", "user")][:1]
-        return with_image_parts(users, len(record.images))
-    return build_messages(record, family, template)
+from groundrl.models.prompts import prompt_messages, with_image_parts
 
 
 def target_text(record: Record, family: Family, think: str | None = None) -> str:
@@ -65,7 +58,9 @@ def grpo_rows(records: list[Record], family: Family, template: str | None = None
     for record in records:
         images = [load_image(p) for p in record.images]
         record = _with_sizes(record, images)
-        rows.append({"prompt": _user_turn(record, family, template), "images": images} | reward_columns(record, family))
+        rows.append(
+            {"prompt": prompt_messages(record, family, template), "images": images} | reward_columns(record, family)
+        )
     return rows
 
 
@@ -81,7 +76,7 @@ def sft_rows(
             messages = with_image_parts(record.messages, len(images))
         else:
             messages = [
-                *_user_turn(record, family, template),
+                *prompt_messages(record, family, template),
                 {"role": "assistant", "content": [{"type": "text", "text": target_text(record, family, think)}]},
             ]
         rows.append({"messages": messages, "images": images})

@@ -110,6 +110,11 @@ def _finite(v: Any) -> bool:
     return type(v) in (int, float) and math.isfinite(v)
 
 
+def extras(obj: dict[str, Any], *known: str) -> dict[str, Any]:
+    """The item's keys a format does not map, kept in the record's meta (and written back from it)."""
+    return {k: v for k, v in obj.items() if k not in known}
+
+
 def image_list(value: str | list[str]) -> list[str]:
     """VLM-R1 style `image`: one path or a list of paths."""
     return [value] if isinstance(value, str) else list(value)

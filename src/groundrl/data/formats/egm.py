@@ -18,6 +18,7 @@ from groundrl.data.formats.base import (
     ReadContext,
     WriteContext,
     conversations_to_messages,
+    extras,
     format_box,
     last_assistant,
     messages_to_conversations,
@@ -48,7 +49,7 @@ def eval_to_record(obj: dict[str, Any], ctx: ReadContext) -> Record:
         question=ctx.get(obj, "sent", str),
         boxes=[box],
         source=ctx.path,
-        meta={k: v for k, v in obj.items() if k not in _EVAL_KEYS},
+        meta=extras(obj, *_EVAL_KEYS),
     )
 
 
@@ -73,7 +74,7 @@ def train_to_record(obj: dict[str, Any], ctx: ReadContext) -> Record:
         messages=messages,
         boxes=[frame_for("norm1000", width, height).to_original(grid)],
         source=ctx.path,
-        meta={k: v for k, v in obj.items() if k not in ("id", "image", "conversations", "height", "width", "sent")},
+        meta=extras(obj, "id", "image", "conversations", "height", "width", "sent"),
     )
 
 

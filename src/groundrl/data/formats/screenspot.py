@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from groundrl.data.formats.base import ReadContext, WriteContext
+from groundrl.data.formats.base import ReadContext, WriteContext, extras
 from groundrl.data.records import Record
 
 _CORE = ("id", "img_filename", "bbox", "img_size", "instruction")
@@ -29,7 +29,7 @@ def to_record(obj: dict[str, Any], ctx: ReadContext) -> Record:
         sizes = [[int(size[0]), int(size[1])]]
     else:
         sizes = ctx.sizes(images)
-    meta = {"version": "pro" if pro else "v1/v2"} | {k: v for k, v in obj.items() if k not in _CORE}
+    meta = {"version": "pro" if pro else "v1/v2"} | extras(obj, *_CORE)
     return Record(
         id=obj.get("id", ctx.line),
         images=images,

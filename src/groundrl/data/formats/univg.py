@@ -20,6 +20,7 @@ from groundrl.data.formats.base import (
     box_or_answer,
     check_messages,
     default_turns,
+    extras,
     flat_content,
     last_assistant,
     to_grid,
@@ -46,7 +47,7 @@ def rl_to_record(obj: dict[str, Any], ctx: ReadContext) -> Record:
         boxes=[frame_for("norm1000", width, height).to_original(grid)],
         image_index=target,
         source=ctx.path,
-        meta={k: v for k, v in obj.items() if k not in ("id", "question", "answer", "images")},
+        meta=extras(obj, "id", "question", "answer", "images"),
     )
 
 
@@ -63,7 +64,7 @@ def sharegpt_to_record(obj: dict[str, Any], ctx: ReadContext) -> Record:
         boxes=boxes,
         answer=answer,
         source=ctx.path,
-        meta={k: v for k, v in obj.items() if k not in ("id", "messages", "images")},
+        meta=extras(obj, "id", "messages", "images"),
     )
 
 

@@ -17,6 +17,7 @@ from groundrl.data.formats.base import (
     box_or_answer,
     check_messages,
     default_turns,
+    extras,
     flat_content,
     point_text,
 )
@@ -28,27 +29,11 @@ def _answer_value(obj: dict[str, Any], name: str, ctx: ReadContext) -> str:
     return value if isinstance(value, str) else str(value)
 
 
-def rl_to_record(obj: dict[str, Any], ctx: ReadContext) -> Record:
+def _chain_record(
+    obj: dict[str, Any], ctx: ReadContext, messages: list, answer_field: str, mapped: tuple[str, ...]
+) -> Record:
     images = ctx.images(obj)
-    problem = ctx.get(obj, "problem", str)
-    boxes, answer = box_or_answer(_answer_value(obj, "answer", ctx))
-    return Record(
-        id=obj.get("id", ctx.line),
-        images=images,
-        image_sizes=ctx.sizes(images),
-        task="qa" if boxes is None else "point",
-        messages=[{"role": "user", "content": problem}],
-        boxes=boxes,
-        answer=answer,
-        source=ctx.path,
-        meta={k: v for k, v in obj.items() if k not in ("id", "problem", "answer", "images")},
-    )
-
-
-def sft_to_record(obj: dict[str, Any], ctx: ReadContext) -> Record:
-    images = ctx.images(obj)
-    messages = check_messages(obj.get("messages"), ctx)
-    boxes, answer = box_or_answer(_answer_value(obj, "gt_answer", ctx))
+    boxes, answer = box_or_answer(_answer_value(obj, answer_field, ctx))
     return Record(
         id=obj.get("id", ctx.line),
         images=images,
@@ -58,8 +43,16 @@ def sft_to_record(obj: dict[str, Any], ctx: ReadContext) -> Record:
         boxes=boxes,
         answer=answer,
         source=ctx.path,
-        meta={k: v for k, v in obj.items() if k not in ("id", "messages", "images", "gt_answer")},
+        meta=extras(obj, "id", "images", answer_field, *mapped),
     )
+
+
+def rl_to_record(obj: dict[str, Any], ctx: ReadContext) -> Record:
+    return _chain_record(obj, ctx, [{"role": "user", "content": ctx.get(obj, "problem", str)}], "answer", ("problem",))
+
+
+def sft_to_record(obj: dict[str, Any], ctx: ReadContext) -> Record:
+    return _chain_record(obj, ctx, check_messages(obj.get("messages"), ctx), "gt_answer", ("messages",))
 
 
 def _answer_text(record: Record) -> str:

@@ -21,6 +21,7 @@ from groundrl.data.formats.base import (
     box_or_answer,
     conversations_to_messages,
     default_turns,
+    extras,
     image_list,
     last_assistant,
     messages_to_conversations,
@@ -37,7 +38,7 @@ def _read(obj: dict[str, Any], ctx: ReadContext, box_task: str) -> Record:
     boxes, answer = box_or_answer(last_assistant(messages))
     task = "qa" if boxes is None else ("multi_image" if box_task == "rec" and len(images) > 1 else box_task)
     record_id = obj.get("id", f"{ctx.line}")
-    meta = {k: v for k, v in obj.items() if k not in ("id", "image", "conversations", "accu_reward_method")}
+    meta = extras(obj, "id", "image", "conversations", "accu_reward_method")
     return Record(
         id=record_id,
         images=images,
