@@ -10,6 +10,7 @@ from transformers import AutoModelForImageTextToText, AutoProcessor
 from groundrl.engines.base import Prompt, Sampling
 from groundrl.engines.hf import TransformersEngine
 from groundrl.models.families import get_family
+from groundrl.models.tiny import TinySpec, build_tiny, sincos_table
 
 EXPECTED = {
     "qwen2-vl": ("qwen2_vl", "Qwen2VLForConditionalGeneration", "Qwen2VLProcessor"),
@@ -98,3 +99,24 @@ def test_sampling_n_stop_and_thinking_budget(tiny_models):
     forced = engine.generate(prompts, Sampling(max_new_tokens=10, max_thinking_tokens=4))
     for (g,) in forced:
         assert "</think>" in g.text and g.num_tokens <= 10
+
+
+def test_sincos_position_table_tells_a_token_where_it_is():
+    table = sincos_table(8, 32)
+    assert table.shape == (64, 32)
+    # row-major: neighbours along x differ in the x columns only, neighbours along y in the y columns only
+    assert torch.equal(table[0, 16:], table[1, 16:]) and not torch.equal(table[0, :16], table[1, :16])
+    assert torch.equal(table[0, :16], table[8, :16]) and not torch.equal(table[0, 16:], table[8, 16:])
+    assert len({tuple(row.tolist()) for row in table}) == 64  # every cell distinct
+
+
+def test_sincos_init_sets_qwen3_vl_position_table_and_refuses_others():
+    spec = TinySpec(vision_position_init="sincos", vision_position_scale=2.0)
+    model, _ = build_tiny("qwen3-vl", spec)
+    weight = model.model.visual.pos_embed.weight
+    side = int(weight.shape[0] ** 0.5)
+    assert torch.allclose(weight, 2.0 * sincos_table(side, weight.shape[1]))
+    with pytest.raises(ValueError, match="no vision position table"):
+        build_tiny("qwen2.5-vl", spec)
+    with pytest.raises(ValueError, match="is not 'random' or 'sincos'"):
+        build_tiny("qwen3-vl", TinySpec(vision_position_init="learned"))

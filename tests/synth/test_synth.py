@@ -5,9 +5,9 @@ from PIL import Image
 
 from groundrl.boxes import point_in_box
 from groundrl.data.records import Record, read_records
-from groundrl.synth import GENERATORS, generate, iter_examples
+from groundrl.synth import GENERATORS, SynthOptions, generate, iter_examples
 from groundrl.synth.expressions import spatial_expressions, superlative_expressions
-from groundrl.synth.scene import Shape
+from groundrl.synth.scene import Shape, place_on_grid
 from helpers import run_cli
 
 
@@ -87,3 +87,28 @@ def test_synth_cli(tmp_path):
     assert Record.from_json(json.loads(lines[0])).task == "point"
     bad = run_cli("synth", "--task", "nope", "--out", str(tmp_path))
     assert bad.returncode == 2 and "unknown task" in bad.stderr
+
+
+@pytest.mark.parametrize("task", ["rec", "multi_image"])
+def test_grid_layout_snaps_every_shape_to_whole_cells(tmp_path, task):
+    opts = SynthOptions(min_size=64, max_size=64, min_shapes=1, max_shapes=3, grid=16)
+    records = list(read_records(generate(task, 40, tmp_path, seed=3, opts=opts)))
+    sides = set()
+    for record in records:
+        x1, y1, x2, y2 = record.boxes[0]
+        assert all(v % 16 == 0 for v in (x1, y1, x2, y2))
+        assert x2 <= 64 and y2 <= 64
+        sides.add(x2 - x1)
+    assert sides == {16, 32}  # one cell or a 2 x 2 block, both used
+
+
+def test_grid_shapes_do_not_overlap():
+    import random
+
+    for seed in range(20):
+        shapes = place_on_grid(random.Random(seed), 64, 64, 5, 16)
+        for i, a in enumerate(shapes):
+            for b in shapes[i + 1 :]:
+                ix = min(a.box[2], b.box[2]) - max(a.box[0], b.box[0])
+                iy = min(a.box[3], b.box[3]) - max(a.box[1], b.box[1])
+                assert ix <= 0 or iy <= 0

@@ -18,6 +18,9 @@ def synth(
     seed: Annotated[int, typer.Option(help="Same seed, same data.")] = 0,
     min_size: Annotated[int, typer.Option(min=32, help="Smallest image side (rec, multi_image).")] = 192,
     max_size: Annotated[int, typer.Option(min=32, help="Largest image side (rec, multi_image).")] = 384,
+    grid: Annotated[
+        int, typer.Option(min=0, help="Snap shapes to cells of this many pixels (rec, multi_image); 0: free.")
+    ] = 0,
 ) -> None:
     """Generate synthetic grounding data: shapes (rec), multi_image, gui screenshots or region_qa."""
     task = task.replace("-", "_")
@@ -25,5 +28,5 @@ def synth(
         fail(f"--task: unknown task {task!r}; expected one of {', '.join(GENERATORS)}")
     if min_size > max_size:
         fail(f"--min-size {min_size} is larger than --max-size {max_size}")
-    path = generate(task, n, out, seed=seed, opts=SynthOptions(min_size=min_size, max_size=max_size))
+    path = generate(task, n, out, seed=seed, opts=SynthOptions(min_size=min_size, max_size=max_size, grid=grid))
     console.print(f"wrote {n} {task} records to {path}")

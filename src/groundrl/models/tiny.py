@@ -72,6 +72,11 @@ class TinySpec:
     min_pixels: int | None = None  # None: the family's processor default
     max_pixels: int | None = None
     seed: int = 0
+    # Qwen3-VL's vision position table: "random" (the library's N(0, 0.02) init) or "sincos", a fixed 2D
+    # sine-cosine table of this scale, smooth as a trained table is: a visual token then carries where it
+    # is in its own features (docs/training.md, the demo).
+    vision_position_init: str = "random"
+    vision_position_scale: float = 1.0
 
 
 def _mrope_section(head_dim: int, interleaved: bool) -> list[int]:
@@ -150,6 +155,29 @@ def build_processor(family_name: str, spec: TinySpec) -> ProcessorMixin:
     return processor_cls(image_processor, tokenizer, video, chat_template=CHAT_TEMPLATE)
 
 
+def sincos_table(side: int, dim: int) -> torch.Tensor:
+    """A (side * side, dim) table, row-major over a side x side grid: sines and cosines of x and of y at
+    dim // 4 frequencies each, from pi per cell down to about pi per side.
+
+    >>> sincos_table(4, 8).shape
+    torch.Size([16, 8])
+    """
+    quarter = dim // 4
+    freq = torch.pi / side ** (torch.arange(quarter) / quarter)
+    ys, xs = torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")
+    ax, ay = xs.flatten()[:, None] * freq, ys.flatten()[:, None] * freq
+    table = torch.cat([ax.sin(), ax.cos(), ay.sin(), ay.cos()], dim=1)
+    return torch.nn.functional.pad(table, (0, dim - table.shape[1]))
+
+
+def _sincos_positions(model: PreTrainedModel, family_name: str, scale: float) -> None:
+    if get_family(family_name).name != "qwen3-vl":
+        raise ValueError(f"vision_position_init 'sincos': {family_name} has no vision position table")
+    table = model.model.visual.pos_embed.weight
+    with torch.no_grad():
+        table.copy_(scale * sincos_table(int(table.shape[0] ** 0.5), table.shape[1]))
+
+
 def build_tiny(family_name: str, spec: TinySpec | None = None) -> tuple[PreTrainedModel, ProcessorMixin]:
     """A random-initialised model of `family_name` (seeded) and its processor, in memory."""
     spec = spec or TinySpec()
@@ -159,6 +187,10 @@ def build_tiny(family_name: str, spec: TinySpec | None = None) -> tuple[PreTrain
     config = build_config(family_name, spec, token_ids, vocab=len(tokenizer))
     torch.manual_seed(spec.seed)
     model = AutoModelForImageTextToText.from_config(config)
+    if spec.vision_position_init == "sincos":
+        _sincos_positions(model, family_name, spec.vision_position_scale)
+    elif spec.vision_position_init != "random":
+        raise ValueError(f"vision_position_init: {spec.vision_position_init!r} is not 'random' or 'sincos'")
     model.generation_config.eos_token_id = token_ids["<|im_end|>"]
     model.generation_config.pad_token_id = token_ids["<|endoftext|>"]
     return model, processor

@@ -71,6 +71,37 @@ def _apart(a: tuple[int, ...], b: tuple[int, ...], gap: int) -> bool:
     return a[2] + gap <= b[0] or b[2] + gap <= a[0] or a[3] + gap <= b[1] or b[3] + gap <= a[1]
 
 
+def place_on_grid(
+    rng: random.Random,
+    width: int,
+    height: int,
+    count: int,
+    cell: int,
+    colours: tuple[str, ...] = tuple(COLOURS),
+    kinds: tuple[str, ...] = SHAPES,
+) -> list[Shape]:
+    """Place up to `count` shapes on a grid of `cell`-pixel cells, each filling one cell or a 2 x 2 block.
+
+    With `cell` equal to a model's patch size every shape covers whole patches, so a shape of one kind and
+    colour looks the same to the vision tower wherever it stands (see docs/synthetic-data.md).
+    """
+    cols, rows = width // cell, height // cell
+    taken: set[tuple[int, int]] = set()
+    shapes: list[Shape] = []
+    for _ in range(count * 30):
+        if len(shapes) == count:
+            break
+        n = rng.choice((1, 2)) if min(cols, rows) >= 2 else 1
+        c, r = rng.randint(0, cols - n), rng.randint(0, rows - n)
+        cells = {(c + i, r + j) for i in range(n) for j in range(n)}
+        if cells & taken:
+            continue
+        taken |= cells
+        box = (c * cell, r * cell, (c + n) * cell, (r + n) * cell)
+        shapes.append(Shape(rng.choice(kinds), rng.choice(colours), box))
+    return shapes
+
+
 def draw_shape(draw: ImageDraw.ImageDraw, shape: Shape, fill: tuple[int, int, int] | None = None) -> None:
     """Draw `shape` so that its pixels span exactly its box."""
     x1, y1, x2, y2 = shape.box

@@ -13,7 +13,16 @@ from PIL import Image, ImageDraw, ImageFont
 
 from groundrl.data.records import Record
 from groundrl.synth.expressions import KINDS, attribute_expressions, choose_expression
-from groundrl.synth.scene import BACKGROUNDS, COLOURS, SHAPES, Shape, draw_shape, place_shapes, render
+from groundrl.synth.scene import (
+    BACKGROUNDS,
+    COLOURS,
+    SHAPES,
+    Shape,
+    draw_shape,
+    place_on_grid,
+    place_shapes,
+    render,
+)
 
 Example = tuple[Record, list[Image.Image]]
 
@@ -27,6 +36,8 @@ class SynthOptions:
         min_shapes, max_shapes: shapes per scene.
         kinds: which kinds of referring expression to use for `rec`.
         background: "plain" (a light colour) or "gradient" (colour encodes position; see scene.py).
+        grid: 0 places shapes freely; N snaps them to N-pixel cells (one cell or 2 x 2), for rec and
+            multi_image. Use the model's patch size (16 for Qwen3-VL, 14 for Qwen2/2.5-VL).
     """
 
     min_size: int = 192
@@ -35,6 +46,14 @@ class SynthOptions:
     max_shapes: int = 6
     kinds: tuple[str, ...] = KINDS
     background: str = "plain"
+    grid: int = 0
+
+
+def _shapes(rng: random.Random, width: int, height: int, opts: SynthOptions) -> list[Shape]:
+    count = rng.randint(opts.min_shapes, opts.max_shapes)
+    if opts.grid:
+        return place_on_grid(rng, width, height, count, opts.grid)
+    return place_shapes(rng, width, height, count)
 
 
 def _size(rng: random.Random, opts: SynthOptions) -> tuple[int, int]:
@@ -45,7 +64,7 @@ def make_rec(rng: random.Random, rec_id: str, opts: SynthOptions) -> Example:
     """A scene of shapes and one referring expression with its box."""
     while True:
         width, height = _size(rng, opts)
-        shapes = place_shapes(rng, width, height, rng.randint(opts.min_shapes, opts.max_shapes))
+        shapes = _shapes(rng, width, height, opts)
         expression = choose_expression(rng, shapes, opts.kinds)
         if expression is not None:
             break
@@ -71,9 +90,7 @@ def make_multi_image(rng: random.Random, rec_id: str, opts: SynthOptions) -> Exa
         scenes = []
         for _ in range(count):
             width, height = _size(rng, opts)
-            scenes.append(
-                (width, height, place_shapes(rng, width, height, rng.randint(opts.min_shapes, opts.max_shapes)))
-            )
+            scenes.append((width, height, _shapes(rng, width, height, opts)))
         everywhere = [s.name for _, _, shapes in scenes for s in shapes]
         candidates = [
             (k, e)
