@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from groundrl.eval.metrics import compute_metrics, read_predictions
 from groundrl.eval.report import write_reports
 from groundrl.eval.runner import EvalConfig, run_eval
 from groundrl.eval.scaling import ScalingConfig, run_scaling
+from groundrl.models.families import get_family
 from groundrl.models.tiny import TinySpec, make_tiny
 from groundrl.rewards import RewardSpec
 from groundrl.synth import SynthOptions, generate
 from groundrl.train import grpo, sft
 
-# Sized for two CPU cores: small images, a short answer, a model shaped for the task (FINDINGS.md).
+# Sized for two CPU cores: small images, few visual tokens, a model shaped for the task. Why each choice,
+# measured: BENCHMARKS.md, "The demo".
 DEMO_SPEC = TinySpec(
     text_hidden=128,
     text_layers=3,
@@ -35,23 +37,39 @@ DEMO_SPEC = TinySpec(
 )
 
 
+def demo_spec(family: str, side: int) -> TinySpec:
+    """The demo's model for `family` and images of side x side pixels: the processor keeps them at that size,
+    and Qwen3-VL's vision position table starts smooth, so that a visual token knows where it is."""
+    position = "sincos" if get_family(family).name == "qwen3-vl" else "random"
+    return replace(DEMO_SPEC, min_pixels=side * side, vision_position_init=position)
+
+
+def demo_data_options(family: str, cells: int) -> SynthOptions:
+    """Scenes of `cells` x `cells` vision patches whose shapes cover whole patches (SynthOptions.grid)."""
+    patch = get_family(family).factor // 2
+    side = cells * patch
+    return SynthOptions(min_size=side, max_size=side, min_shapes=1, max_shapes=3, grid=patch)
+
+
 @dataclass(frozen=True)
 class DemoConfig:
     """Options of `groundrl demo`."""
 
     out: str = "runs/demo"
-    family: str = "qwen2.5-vl"
+    family: str = "qwen3-vl"
     seed: int = 0
-    n_train: int = 1500
-    n_eval: int = 64
-    image_size: int = 112
-    sft_steps: int = 300
+    n_train: int = 12800
+    n_eval: int = 128
+    cells: int = 4  # image side in vision patches
+    sft_steps: int = 1000
     sft_lr: float = 2e-3
-    grpo_steps: int = 40
-    grpo_lr: float = 2e-4
+    grpo_steps: int = 60
+    grpo_lr: float = 5e-5
+    grpo_prompts: int = 8  # prompts per step, each sampled num_generations times
+    grpo_temperature: float = 0.7
     batch_size: int = 32
     num_generations: int = 8
-    max_new_tokens: int = 24
+    max_new_tokens: int = 32  # Qwen3-VL's longest box answer is 27 tokens with single-digit tokens
     scaling: bool = True
 
 
@@ -103,6 +121,8 @@ def plot_curves(metrics: Path, path: Path) -> Path:
     for ax, (data, key, title) in zip(axes, panels, strict=True):
         ax.plot([r["step"] for r in data if key in r], [r[key] for r in data if key in r], color="#37a")
         ax.set(title=title, xlabel="step")
+        if key == "loss":
+            ax.set_yscale("log")  # the loss falls 100x; on a linear axis its later fall is invisible
         ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
@@ -117,10 +137,8 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
 
     log(f"building a tiny {cfg.family} model and synthetic data")
-    base = make_tiny(cfg.family, out / "model", DEMO_SPEC)
-    opts = SynthOptions(
-        min_size=cfg.image_size, max_size=cfg.image_size, min_shapes=1, max_shapes=3, background="gradient"
-    )
+    opts = demo_data_options(cfg.family, cfg.cells)
+    base = make_tiny(cfg.family, out / "model", demo_spec(cfg.family, opts.min_size))
     train = generate("rec", cfg.n_train, out / "data" / "train", seed=cfg.seed + 1, opts=opts)
     held_out = generate("rec", cfg.n_eval, out / "data" / "eval", seed=cfg.seed + 2, opts=opts)
 
@@ -152,11 +170,11 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
         rewards=[RewardSpec("iou", 1.0), RewardSpec("iou_threshold", 1.0, {"tau": 0.5})],
         trl={
             "max_steps": cfg.grpo_steps,
-            "per_device_train_batch_size": 2 * cfg.num_generations,
+            "per_device_train_batch_size": cfg.grpo_prompts * cfg.num_generations,
             "num_generations": cfg.num_generations,
             "learning_rate": cfg.grpo_lr,
             "max_completion_length": cfg.max_new_tokens,
-            "temperature": 1.0,
+            "temperature": cfg.grpo_temperature,
             "beta": 0.0,
             "logging_steps": 1,
             "save_strategy": "no",

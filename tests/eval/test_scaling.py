@@ -28,15 +28,15 @@ def test_scaling_grid_from_the_demo_config(tiny_models, tmp_path):
     points = json.loads((tmp_path / "grid" / "scaling.json").read_text())
     assert len(points) == 2 * 2 * 2  # models x samples x thinking
     by = {(p["model"], p["samples"], p["thinking"]): p for p in points}
-    assert by[("tiny", 4, None)]["tokens_per_query"] > by[("tiny", 1, None)]["tokens_per_query"]
+    assert by[("grpo", 4, None)]["tokens_per_query"] > by[("grpo", 1, None)]["tokens_per_query"]
     assert all(0.0 <= p["accuracy"] <= 1.0 and p["n"] == 4 for p in points)
     assert (tmp_path / "grid" / "scaling.png").stat().st_size > 10_000
-    runs = sorted(p.name for p in (tmp_path / "grid" / "tinier").iterdir())
+    runs = sorted(p.name for p in (tmp_path / "grid" / "base").iterdir())
     assert runs == ["n1-think4", "n1-thinknone", "n4-think4", "n4-thinknone"]
     # a second call resumes every cell instead of generating again
-    first = (tmp_path / "grid" / "tiny" / "n4-thinknone" / "predictions.jsonl").read_text()
+    first = (tmp_path / "grid" / "grpo" / "n4-thinknone" / "predictions.jsonl").read_text()
     run_cli(*args, check=True)
-    assert (tmp_path / "grid" / "tiny" / "n4-thinknone" / "predictions.jsonl").read_text() == first
+    assert (tmp_path / "grid" / "grpo" / "n4-thinknone" / "predictions.jsonl").read_text() == first
 
 
 def test_unknown_scaling_key_names_the_closest(tmp_path):

@@ -12,10 +12,11 @@ from groundrl.cli.common import console
 
 def demo(
     out: Annotated[str, typer.Option(help="Run folder.")] = "runs/demo",
-    n_train: Annotated[int, typer.Option(min=1, help="Synthetic training records.")] = 1500,
-    n_eval: Annotated[int, typer.Option(min=1, help="Held-out records.")] = 64,
-    sft_steps: Annotated[int, typer.Option(min=1, help="SFT steps.")] = 300,
-    grpo_steps: Annotated[int, typer.Option(min=1, help="GRPO steps.")] = 40,
+    family: Annotated[str, typer.Option(help="Tiny model family: qwen3-vl, qwen2.5-vl or qwen2-vl.")] = "qwen3-vl",
+    n_train: Annotated[int, typer.Option(min=1, help="Synthetic training records.")] = 12800,
+    n_eval: Annotated[int, typer.Option(min=1, help="Held-out records.")] = 128,
+    sft_steps: Annotated[int, typer.Option(min=1, help="SFT steps.")] = 1000,
+    grpo_steps: Annotated[int, typer.Option(min=1, help="GRPO steps.")] = 60,
     seed: Annotated[int, typer.Option(help="Seed for model and data.")] = 0,
     scaling: Annotated[bool, typer.Option(help="Also run the test-time scaling grid.")] = True,
 ) -> None:
@@ -23,7 +24,14 @@ def demo(
     from groundrl.demo import DemoConfig, run_demo
 
     cfg = DemoConfig(
-        out=out, n_train=n_train, n_eval=n_eval, sft_steps=sft_steps, grpo_steps=grpo_steps, seed=seed, scaling=scaling
+        out=out,
+        family=family,
+        n_train=n_train,
+        n_eval=n_eval,
+        sft_steps=sft_steps,
+        grpo_steps=grpo_steps,
+        seed=seed,
+        scaling=scaling,
     )
     summary = run_demo(cfg, log=console.log)
     console.print_json(json.dumps(summary))
