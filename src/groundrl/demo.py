@@ -1,4 +1,4 @@
-"""The demo recipe, on CPU: a tiny Qwen2.5-VL learns to ground synthetic referring expressions.
+"""The demo recipe, on CPU: a tiny Qwen3-VL learns to ground synthetic referring expressions.
 
 Reads top to bottom: tiny model and synthetic data -> evaluate the base -> SFT -> evaluate -> GRPO ->
 evaluate -> curves, gallery, test-time scaling grid -> summary.json. Every stage is an ordinary GroundRL
