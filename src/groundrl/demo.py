@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
+from groundrl.demo_config import DemoConfig
 from groundrl.eval.metrics import compute_metrics, read_predictions
 from groundrl.eval.report import write_reports
 from groundrl.eval.runner import EvalConfig, run_eval
@@ -46,31 +47,9 @@ def demo_spec(family: str, side: int) -> TinySpec:
 
 def demo_data_options(family: str, cells: int) -> SynthOptions:
     """Scenes of `cells` x `cells` vision patches whose shapes cover whole patches (SynthOptions.grid)."""
-    patch = get_family(family).factor // 2
+    patch = get_family(family).patch_size
     side = cells * patch
     return SynthOptions(min_size=side, max_size=side, min_shapes=1, max_shapes=3, grid=patch)
-
-
-@dataclass(frozen=True)
-class DemoConfig:
-    """Options of `groundrl demo`."""
-
-    out: str = "runs/demo"
-    family: str = "qwen3-vl"
-    seed: int = 0
-    n_train: int = 12800
-    n_eval: int = 128
-    cells: int = 4  # image side in vision patches
-    sft_steps: int = 1000
-    sft_lr: float = 2e-3
-    grpo_steps: int = 60
-    grpo_lr: float = 5e-5
-    grpo_prompts: int = 8  # prompts per step, each sampled num_generations times
-    grpo_temperature: float = 0.7
-    batch_size: int = 32
-    num_generations: int = 8
-    max_new_tokens: int = 32  # Qwen3-VL's longest box answer is 27 tokens with single-digit tokens
-    scaling: bool = True
 
 
 def evaluate_stage(model_dir: Path, data: Path, out: Path, cfg: DemoConfig) -> dict:

@@ -51,3 +51,8 @@ def test_prompt_keeps_every_turn_before_the_answer():
     assert turns[1]["content"] == [{"type": "image"}, {"type": "text", "text": "Where is the cat?"}]
     bare = prompt_messages(Record(id=2, images=["a.png"], question="the cat"), FAMILIES["qwen2.5-vl"])
     assert bare[0]["content"][-1]["text"] == FAMILIES["qwen2.5-vl"].prompt.format(expression="the cat")
+
+
+@pytest.mark.parametrize(("name", "patch"), [("qwen2-vl", 14), ("qwen2.5-vl", 14), ("qwen3-vl", 16)])
+def test_patch_size_is_the_published_one(name, patch):
+    assert get_family(name).patch_size == patch  # Qwen2/2.5-VL: 14 px patches; Qwen3-VL: 16 px

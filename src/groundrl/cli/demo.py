@@ -8,20 +8,23 @@ from typing import Annotated
 import typer
 
 from groundrl.cli.common import console
+from groundrl.demo_config import DemoConfig
+
+D = DemoConfig()  # the defaults live there; the recipe (and torch) load only when the command runs
 
 
 def demo(
-    out: Annotated[str, typer.Option(help="Run folder.")] = "runs/demo",
-    family: Annotated[str, typer.Option(help="Tiny model family: qwen3-vl, qwen2.5-vl or qwen2-vl.")] = "qwen3-vl",
-    n_train: Annotated[int, typer.Option(min=1, help="Synthetic training records.")] = 12800,
-    n_eval: Annotated[int, typer.Option(min=1, help="Held-out records.")] = 128,
-    sft_steps: Annotated[int, typer.Option(min=1, help="SFT steps.")] = 1000,
-    grpo_steps: Annotated[int, typer.Option(min=1, help="GRPO steps.")] = 60,
-    seed: Annotated[int, typer.Option(help="Seed for model and data.")] = 0,
-    scaling: Annotated[bool, typer.Option(help="Also run the test-time scaling grid.")] = True,
+    out: Annotated[str, typer.Option(help="Run folder.")] = D.out,
+    family: Annotated[str, typer.Option(help="Tiny model family: qwen3-vl, qwen2.5-vl or qwen2-vl.")] = D.family,
+    n_train: Annotated[int, typer.Option(min=1, help="Synthetic training records.")] = D.n_train,
+    n_eval: Annotated[int, typer.Option(min=1, help="Held-out records.")] = D.n_eval,
+    sft_steps: Annotated[int, typer.Option(min=1, help="SFT steps.")] = D.sft_steps,
+    grpo_steps: Annotated[int, typer.Option(min=1, help="GRPO steps.")] = D.grpo_steps,
+    seed: Annotated[int, typer.Option(help="Seed for model and data.")] = D.seed,
+    scaling: Annotated[bool, typer.Option(help="Also run the test-time scaling grid.")] = D.scaling,
 ) -> None:
     """Build a tiny model, train it with SFT then GRPO on synthetic data, evaluate after each stage."""
-    from groundrl.demo import DemoConfig, run_demo
+    from groundrl.demo import run_demo
 
     cfg = DemoConfig(
         out=out,

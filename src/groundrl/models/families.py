@@ -58,6 +58,11 @@ class Family:
         x1, y1, x2, y2 = (round(v) for v in box)
         return self.box_format.format(x1=x1, y1=y1, x2=x2, y2=y2)
 
+    @property
+    def patch_size(self) -> int:
+        """The vision tower's patch side in pixels: every Qwen-VL merges 2 x 2 patches into a token."""
+        return self.factor // 2
+
     def format_point(self, point: Sequence[float]) -> str:
         """Write a point, already in this family's convention, the way the family answers."""
         x, y = (round(v) for v in point)

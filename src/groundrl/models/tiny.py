@@ -141,7 +141,7 @@ def build_processor(family_name: str, spec: TinySpec) -> ProcessorMixin:
     """The real processor classes of `family_name` around the offline tokenizer."""
     family = get_family(family_name)
     tokenizer = train_tokenizer(spec.vocab_size)
-    patch = 16 if family.name == "qwen3-vl" else 14
+    patch = family.patch_size
     size = {
         "shortest_edge": spec.min_pixels or family.min_pixels,
         "longest_edge": spec.max_pixels or family.max_pixels,
