@@ -6,14 +6,26 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from groundrl.models.families import Family
+from groundrl.boxes.conventions import Frame
 
 DEFAULT_MAX_PIXELS = 100_000_000  # larger images are refused: decompression bombs
 _TRANSPOSED = {5, 6, 7, 8}  # EXIF orientations that swap width and height
 _EXIF_ORIENTATION = 0x0112
+
+
+class AnswerFrames(Protocol):
+    """What the ground-truth mapping needs of a model family (`groundrl.models.families.Family` is one).
+
+    A protocol rather than the Family class itself: data/ sits below models/ and does not import it.
+    """
+
+    def frame(self, width: float, height: float) -> Frame:
+        """The coordinate frame of the family's answers for an image of this original size."""
+        ...
 
 
 class ImageProblem(ValueError):
@@ -91,12 +103,12 @@ def load_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.
             raise ImageProblem("truncated_image", f"image is truncated or corrupt ({e}): {path}") from e
 
 
-def to_model_coords(coords: Sequence[float], width: int, height: int, family: Family) -> list[float]:
+def to_model_coords(coords: Sequence[float], width: int, height: int, family: AnswerFrames) -> list[float]:
     """Ground truth in original pixels -> the family's answer convention (resized pixels or 0-1000);
     the input size for `resized` is the family's smart resize (`Family.input_size`)."""
     return family.frame(width, height).from_original(coords)
 
 
-def to_original_coords(coords: Sequence[float], width: int, height: int, family: Family) -> list[float]:
+def to_original_coords(coords: Sequence[float], width: int, height: int, family: AnswerFrames) -> list[float]:
     """The family's answer convention -> original pixels."""
     return family.frame(width, height).to_original(coords)
