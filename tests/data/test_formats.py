@@ -19,6 +19,8 @@ IMG = FIX / "img"
 CASES = [
     ("groundrl", "groundrl.jsonl", FIX, True),
     ("vlm-r1", "vlm-r1.jsonl", IMG, True),
+    ("vlm-r1", "vlm-r1-ovd.jsonl", IMG, True),
+    ("qwen-vl", "qwen-vl.json", IMG, True),
     ("vigorl-eval", "vigorl-eval.jsonl", IMG, True),
     ("vigorl-rl", "vigorl-rl.jsonl", IMG, True),
     ("vigorl-sft", "vigorl-sft.jsonl", IMG, True),
@@ -61,6 +63,22 @@ def test_vlmr1_fields():
     assert r1.images == [str(IMG / "a.png")] and r1.image_sizes == [[64, 48]]
     assert r2.task == "multi_image" and len(r2.images) == 2 and r2.image_token_count() == 2
     assert r3.task == "qa" and r3.answer == "1" and r3.image_sizes == [[20, 30]]  # EXIF rotation applied
+
+
+def test_vlmr1_open_vocabulary_detection():
+    od1, od2, od3 = read("vlm-r1", "vlm-r1-ovd.jsonl", IMG)
+    assert od1.task == "detection" and od1.boxes == [[4, 6, 30, 40], [40, 2, 60, 20]]
+    assert od1.labels == ["red square", "blue square"] and od1.reward_method == "od_ap"
+    assert (od2.task, od2.boxes, od2.labels) == ("detection", [], [])  # "None" under a detection reward
+    assert (od3.task, od3.boxes, od3.labels) == ("detection", [[0, 0, 20, 40]], ["square"])  # bare list
+
+
+def test_qwen_vl_reads_vlmr1_items_from_an_array():
+    q1, q2, q3 = read("qwen-vl", "qwen-vl.json", IMG)
+    assert (q1.id, q1.task, q1.answer, q1.meta) == ("0", "qa", "Yes", {"id_generated": True})
+    assert q1.messages[0]["content"].endswith("<image>") and q1.image_token_count() == 1
+    assert q2.images == [str(IMG / "a.png"), str(IMG / "b.png")] and q2.image_token_count() == 2
+    assert (q3.task, q3.boxes) == ("rec", [[0, 0, 20, 40]])
 
 
 def test_norm1000_formats_convert_to_pixels():

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import IO
 
 from groundrl import jsonio
-from groundrl.data.formats import FORMATS, WRITABLE, get_format
+from groundrl.data.containers import is_json_array, load_json_array
+from groundrl.data.formats import FORMATS, WRITABLE, format_hint, get_format
 from groundrl.data.formats.base import ReadContext, WriteContext
 from groundrl.data.formats.refcoco import read_refcoco
 from groundrl.data.records import Record
@@ -134,22 +135,37 @@ def _read_jsonl_batch(
                 raise ctx.error(None, f"expected a JSON object, got {type(obj).__name__}", "not_object")
             records.append(checker.check(_convert(to_record, obj, ctx), line_no))
         except InputError as e:
+            if line_no == 1:
+                e = _with_hint(e, _first_line_hint(fmt_name, line, e))
             rejects.append((e, line.decode("utf-8", "replace")))
             if stop:
                 break
     return (records if keep else len(records)), rejects
 
 
+def _with_hint(error: InputError, hint: str) -> InputError:
+    """The error with `hint` appended to its message (the same error when there is no hint)."""
+    if not hint:
+        return error
+    return InputError(error.path, error.line, error.field, f"{error.message}; {hint}", error.reason, error.index)
+
+
+def _first_line_hint(fmt_name: str, line: bytes, error: InputError) -> str:
+    """A hint for a JSONL file whose first line fails: the format its object looks like, or that the file
+    is one JSON document spread over lines."""
+    if error.reason == "not_json":
+        return "the file looks like one JSON document over several lines, not JSONL" if line.strip() == b"{" else ""
+    try:
+        return format_hint(jsonio.loads(line), fmt_name, array=False)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return ""
+
+
 def _items_of_json_array(
     source: Source, check: CheckOptions
 ) -> Iterator[tuple[Record | None, InputError | None, str | None]]:
     path = str(source.path)
-    try:
-        data = json.loads(source.path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise InputError(path, e.lineno, None, f"not valid JSON ({e.msg} at column {e.colno})", "not_json") from e
-    if not isinstance(data, list):
-        raise InputError(path, None, None, f"expected a JSON array, got {type(data).__name__}", "not_array")
+    data = load_json_array(source.path)
     to_record = get_format(source.format).to_record
     checker = RecordChecker(path, check, index=True)
     ctx = ReadContext(path, 0, source.root, index=True, max_pixels=check.max_pixels)
@@ -160,7 +176,11 @@ def _items_of_json_array(
                 raise ctx.error(None, f"expected a JSON object, got {type(obj).__name__}", "not_object")
             yield checker.check(_convert(to_record, obj, ctx), i), None, None
         except InputError as e:
-            yield None, e, json.dumps(obj, ensure_ascii=False)
+            yield (
+                None,
+                _with_hint(e, format_hint(obj, source.format, array=True) if i == 0 else ""),
+                json.dumps(obj, ensure_ascii=False),
+            )
 
 
 def _items_of_iterator(
@@ -182,7 +202,9 @@ def _items(
     fmt = get_format(source.format)
     if not source.path.exists():
         raise InputError(str(source.path), None, None, "no such file or folder", "missing_file")
-    if fmt.container == "jsonl":
+    if fmt.container in ("jsonl", "json") and is_json_array(source.path):
+        yield from _items_of_json_array(source, check)
+    elif fmt.container in ("jsonl", "json"):
         with open(source.path, "rb") as stream:  # workers parse bytes; only rejected lines are decoded
             jobs = (
                 (fmt.name, lines, first, str(source.path), str(source.root), check, stop, keep)
@@ -193,8 +215,6 @@ def _items(
                     yield record, None, None
                 for error, raw in rejects:
                     yield None, error, raw
-    elif fmt.container == "json":
-        yield from _items_of_json_array(source, check)
     elif fmt.container == "parquet":
         from groundrl.data.formats.parquet import read_parquet  # pyarrow loads only when Parquet is used
 

@@ -40,6 +40,8 @@ class Record:
         messages: a full conversation ({"role", "content"}) as the source wrote it, prompt included;
             `<image>` marks where images go. Used as is instead of wrapping `question`.
         boxes: target boxes [x1, y1, x2, y2] in original pixels of image `image_index`.
+        labels: the class label of each box, in the order of `boxes` (open-vocabulary detection); None
+            when the boxes carry none.
         point: a target point [x, y] in original pixels (GUI clicks).
         answer: a target text (QA, multiple choice).
         choices: the options of a multiple-choice question, in order (A, B, C, ...).
@@ -56,6 +58,7 @@ class Record:
     question: str | None = None
     messages: list[dict[str, Any]] | None = None
     boxes: list[list[float]] | None = None
+    labels: list[str] | None = None
     point: list[float] | None = None
     answer: str | None = None
     choices: list[str] | None = None

@@ -49,6 +49,8 @@ class RecordChecker:
         if record.boxes is not None:
             for k, box in enumerate(record.boxes):
                 self._check_box(record, box, line, f"boxes[{k}]")
+        if record.labels is not None:
+            self._check_labels(record, line)
         if record.point is not None:
             self._check_point(record, line)
         self._check_target(record, line)
@@ -91,9 +93,12 @@ class RecordChecker:
             text, tokens = record.user_text(), record.image_token_count()
         if not text.replace(IMAGE_TOKEN, "").strip():
             raise self.error(line, field, "empty expression", "empty_expression")
-        if tokens and tokens != len(record.images):
+        if tokens and tokens != len(record.images):  # none: the images go before the first user turn's text
             raise self.error(
-                line, field, f"{tokens} <image> placeholders for {len(record.images)} images", "image_count_mismatch"
+                line,
+                field,
+                f"{tokens} <image> placeholders for {len(record.images)} images (expected none or one per image)",
+                "image_count_mismatch",
             )
 
     def _check_box(self, record: Record, box: object, line: int, field: str) -> None:
@@ -113,6 +118,15 @@ class RecordChecker:
             tol = self.options.box_tolerance
             if x1 < -tol or y1 < -tol or x2 > w + tol or y2 > h + tol:
                 raise self.error(line, field, f"box {list(box)} lies outside the {w}x{h} image", "box_outside_image")
+
+    def _check_labels(self, record: Record, line: int) -> None:
+        labels = record.labels
+        if type(labels) is not list or not all(type(label) is str for label in labels):
+            raise self.error(line, "labels", f"expected a list of strings, got {labels!r}", "bad_type")
+        if len(labels) != len(record.boxes or []):
+            raise self.error(
+                line, "labels", f"{len(labels)} labels for {len(record.boxes or [])} boxes", "label_count_mismatch"
+            )
 
     def _check_point(self, record: Record, line: int) -> None:
         point = record.point

@@ -3,6 +3,7 @@ one-line errors, image sizes from headers, and chat-turn conversions."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from groundrl.errors import InputError
 
 ROLE_FROM_SHAREGPT = {"human": "user", "gpt": "assistant", "system": "system"}
 ROLE_TO_SHAREGPT = {v: k for k, v in ROLE_FROM_SHAREGPT.items()}
+GENERATED_ID = "id_generated"  # meta key: the source item had no id, so writers leave the made-up one out
 REC_PROMPT = "Please provide the bounding box coordinate of the region this sentence describes: {expression}."
 
 
@@ -115,6 +117,27 @@ def extras(obj: dict[str, Any], *known: str) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k not in known}
 
 
+def item_id(obj: dict[str, Any], fallback: str | int) -> tuple[str | int, dict[str, Any]]:
+    """The item's `id`, or `fallback` (its position) with the meta that marks it as made up.
+
+    Returns:
+        (id, meta): meta is {GENERATED_ID: True} when the item had no id, else empty.
+    """
+    if obj.get("id") is not None:
+        return obj["id"], {}
+    return fallback, {GENERATED_ID: True}
+
+
+def written_id(record: Record) -> dict[str, Any]:
+    """`{"id": ...}` for a writer, or nothing when a reader made the id up (the source had none)."""
+    return {} if record.meta.get(GENERATED_ID) else {"id": record.id}
+
+
+def written_meta(record: Record) -> dict[str, Any]:
+    """The record's meta as a writer puts it back into an item: GroundRL's own marks left out."""
+    return {k: v for k, v in record.meta.items() if k != GENERATED_ID} if GENERATED_ID in record.meta else record.meta
+
+
 def image_list(value: str | list[str]) -> list[str]:
     """VLM-R1 style `image`: one path or a list of paths."""
     return [value] if isinstance(value, str) else list(value)
@@ -191,13 +214,29 @@ def default_turns(record: Record) -> list[dict[str, Any]]:
     images = IMAGE_TOKEN * len(record.images)
     question = record.question or ""
     user = images + (REC_PROMPT.format(expression=question) if record.task in ("rec", "multi_image") else question)
-    if record.boxes:
+    if record.task == "detection":
+        target = detection_text(record.boxes or [], record.labels)
+    elif record.boxes:
         target = format_box(record.boxes[0])
     elif record.point:
         target = format_box(record.point)
     else:
         target = record.answer or ""
     return [{"role": "user", "content": user}, {"role": "assistant", "content": target}]
+
+
+def detection_text(boxes: list[list[float]], labels: list[str] | None) -> str:
+    """Boxes (and labels) as VLM-R1's detection data writes them: a fenced JSON list; `None` for no object.
+
+    >>> detection_text([[1.0, 2, 3, 4]], ["cup"])
+    '```json\\n[{"bbox_2d": [1, 2, 3, 4], "label": "cup"}]\\n```'
+    """
+    if not boxes:
+        return "None"
+    items: list[dict[str, Any]] = [{"bbox_2d": [format_number(v) for v in box]} for box in boxes]
+    for item, label in zip(items, labels or [], strict=False):
+        item["label"] = label
+    return "```json\n" + json.dumps(items, ensure_ascii=False) + "\n```"
 
 
 def to_grid(box: list[float], width: int, height: int) -> list[int]:
