@@ -1,15 +1,12 @@
-"""Answers that are not a plain box: the option a multiple-choice answer picks, and the point a click
-lands on (a point, or the centre of a box). Shared by evaluation and rewards."""
+"""Answers that are not coordinates: the option a multiple-choice answer picks, or its normalised text.
+Shared by evaluation and rewards."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
 
-from groundrl.boxes.conventions import Frame
-from groundrl.boxes.geometry import box_center
-from groundrl.boxes.parse import answer_region, parse_point
-from groundrl.boxes.score import predict_box, predict_point
+from groundrl.boxes.parse import answer_region
 
 _CHOICE_RE = re.compile(r"^\s*\(?([A-Z])\)?(?:[\s.:)]|$)")
 
@@ -48,13 +45,3 @@ def expected_choice(answer: str | None, choices: Sequence[str] | None) -> str | 
     if answer in choices:
         return chr(65 + list(choices).index(answer))
     return answer.strip().strip("()").upper()
-
-
-def click_point(output: str, frame: Frame, width: float, height: float) -> list[float] | None:
-    """Where a click lands: the answer's point, or the centre of its box when it answers with a box."""
-    box = predict_box(output, frame, width, height)
-    if box is not None:
-        return list(box_center(box))
-    if parse_point(output) is not None:
-        return predict_point(output, frame, width, height)
-    return None

@@ -1,4 +1,16 @@
-"""Score one model output against its ground truth, in original-image pixels."""
+"""The one scorer: parse -> convert -> judge a model output against its ground truth, in original pixels.
+
+`groundrl score` (eval/scoring.py), `groundrl eval` (eval/judge.py) and the rewards (rewards/) all go through
+these functions, so the three agree box for box:
+
+- parse and convert: `predict_box`, `predict_point`, `click_point`, `predict_detections` take the raw text and
+  the model's Frame and give original-pixel boxes/points (corners ordered, clamped to the image);
+- judge: `judge_box`, `judge_point`, `judge_detections` score what was predicted against the target;
+- `score_output` and `score_detections` do both for one output.
+
+Which judgement a task gets: `box_task` (rec, multi_image; `box` in score files), `point_task` (point: a click,
+right when inside the target element's box), `detection_task` (detection: several boxes).
+"""
 
 from __future__ import annotations
 
@@ -7,19 +19,48 @@ from typing import NamedTuple
 
 from groundrl.boxes.conventions import Frame
 from groundrl.boxes.geometry import box_center, clamp_box, clamp_point, iou, order_box, point_in_box
-from groundrl.boxes.parse import parse_box, parse_point
+from groundrl.boxes.matching import f1_score, labelled_matches, match_boxes
+from groundrl.boxes.parse import Detection, parse_box, parse_detections, parse_point
 
 HIT_IOU = 0.5  # inclusive: IoU >= 0.5 is a hit, as in the RefCOCO literature
 
+BOX_TASKS = ("box", "rec", "multi_image")
+POINT_TASKS = ("point",)
+DETECTION_TASKS = ("detection",)
+
+
+def box_task(task: str | None) -> bool:
+    """A task answered with one box (a missing task counts as rec)."""
+    return (task or "rec") in BOX_TASKS
+
+
+def point_task(task: str | None) -> bool:
+    """A task answered with a click (a point, or the centre of a box)."""
+    return task in POINT_TASKS
+
+
+def detection_task(task: str | None) -> bool:
+    """A task answered with any number of boxes."""
+    return task in DETECTION_TASKS
+
 
 class Prediction(NamedTuple):
-    """A scored answer. `pred` is a box [x1, y1, x2, y2] or point [x, y] in original pixels, or None
-    when nothing parsed; `iou` is None for point tasks."""
+    """A judged answer, in original pixels.
 
-    pred: list[float] | None
+    Attributes:
+        pred: a box [x1, y1, x2, y2], a point [x, y], a list of boxes (detection), or None when nothing parsed.
+        iou: the box's IoU with the target (0 when nothing parsed); None for points and detection.
+        hit: box: IoU >= threshold; point: inside the target box; detection: F1 == 1 (every target matched
+            once, nothing extra).
+        center_hit: the box's centre (or the point) lies in the target box.
+        f1: detection only: F1 of greedy IoU matching (labels respected when the target has labels).
+    """
+
+    pred: list[float] | list[list[float]] | None
     iou: float | None
     hit: bool
     center_hit: bool = False
+    f1: float | None = None
 
 
 def predict_box(output: str, frame: Frame, width: float, height: float) -> list[float] | None:
@@ -38,6 +79,67 @@ def predict_point(output: str, frame: Frame, width: float, height: float) -> lis
     return clamp_point(frame.to_original(raw), width, height)
 
 
+def click_point(output: str, frame: Frame, width: float, height: float) -> list[float] | None:
+    """Where a click lands, in original pixels: the answer's point, or the centre of its box.
+
+    >>> click_point('{"bbox_2d": [10, 10, 20, 30]}', Frame(1, 1), 100, 100)
+    [15.0, 20.0]
+    """
+    box = predict_box(output, frame, width, height)
+    if box is not None:
+        return list(box_center(box))
+    return predict_point(output, frame, width, height)
+
+
+def predict_detections(output: str, frame: Frame, width: float, height: float) -> list[Detection]:
+    """Every box of a multi-box answer in original pixels (ordered, clamped), with its label."""
+    return [
+        Detection(clamp_box(order_box(frame.to_original(d.box)), width, height), d.label)
+        for d in parse_detections(output)
+    ]
+
+
+def judge_box(box: Sequence[float] | None, gt: Sequence[float], threshold: float = HIT_IOU) -> Prediction:
+    """Judge a box (original pixels, or None when nothing parsed) against the target box.
+
+    >>> judge_box([0, 0, 10, 10], [0, 0, 10, 20])
+    Prediction(pred=[0, 0, 10, 10], iou=0.5, hit=True, center_hit=True, f1=None)
+    """
+    if box is None:
+        return Prediction(None, 0.0, False)
+    gt_box = order_box(gt)
+    overlap = iou(box, gt_box)
+    return Prediction(list(box), overlap, overlap >= threshold, point_in_box(box_center(box), gt_box))
+
+
+def judge_point(point: Sequence[float] | None, gt: Sequence[float]) -> Prediction:
+    """Judge a click (original pixels, or None) against the target element's box: inside, edges included."""
+    if point is None:
+        return Prediction(None, None, False)
+    inside = point_in_box(point, order_box(gt))
+    return Prediction(list(point), None, inside, inside)
+
+
+def judge_detections(
+    detections: Sequence[Detection],
+    gts: Sequence[Sequence[float]],
+    gt_labels: Sequence[str | None] | None = None,
+    threshold: float = HIT_IOU,
+) -> Prediction:
+    """Judge a multi-box answer: greedy one-to-one IoU matching at `threshold`; with target labels, a pair
+    counts only when the labels agree (case-insensitive).
+
+    >>> judge_detections([Detection([0, 0, 10, 10]), Detection([50, 50, 60, 60])], [[0, 0, 10, 10]]).f1
+    0.6666666666666666
+    """
+    gt_boxes = [order_box(g) for g in gts]
+    boxes = [d.box for d in detections]
+    matches = match_boxes(boxes, gt_boxes, threshold)
+    good = labelled_matches(matches, [d.label for d in detections], gt_labels)
+    f1 = f1_score(len(good), len(boxes), len(gt_boxes))
+    return Prediction(boxes or None, None, f1 == 1.0, f1 == 1.0, f1)
+
+
 def score_output(
     output: str,
     gt: Sequence[float],
@@ -47,32 +149,39 @@ def score_output(
     task: str = "box",
     threshold: float = HIT_IOU,
 ) -> Prediction:
-    """Parse, convert and score one output.
+    """Parse, convert and judge one single-target output.
 
     Args:
         output: the model's raw text.
-        gt: ground-truth box [x1, y1, x2, y2] in original pixels.
+        gt: ground-truth box [x1, y1, x2, y2] in original pixels (the target element for a point task).
         frame: the model's coordinate frame (see `frame_for`).
         width, height: original image size.
-        task: "box" (IoU >= threshold is a hit) or "point" (inside gt, edges included, is a hit).
+        task: a point task judges `click_point` with `judge_point`; any other, `predict_box` with `judge_box`.
         threshold: IoU needed for a box hit.
 
     Returns:
         The Prediction; nothing parsed gives pred None, IoU 0 (None for points), hit False.
 
-    >>> from groundrl.boxes.conventions import Frame
     >>> score_output("[0, 0, 10, 10]", [0, 0, 10, 20], Frame(1, 1), 100, 100).iou
     0.5
     """
-    gt_box = order_box(gt)
-    if task == "point":
-        point = predict_point(output, frame, width, height)
-        if point is None:
-            return Prediction(None, None, False)
-        inside = point_in_box(point, gt_box)
-        return Prediction(point, None, inside, inside)
-    box = predict_box(output, frame, width, height)
-    if box is None:
-        return Prediction(None, 0.0, False)
-    overlap = iou(box, gt_box)
-    return Prediction(box, overlap, overlap >= threshold, point_in_box(box_center(box), gt_box))
+    if point_task(task):
+        return judge_point(click_point(output, frame, width, height), gt)
+    return judge_box(predict_box(output, frame, width, height), gt, threshold)
+
+
+def score_detections(
+    output: str,
+    gts: Sequence[Sequence[float]],
+    frame: Frame,
+    width: float,
+    height: float,
+    gt_labels: Sequence[str | None] | None = None,
+    threshold: float = HIT_IOU,
+) -> Prediction:
+    """Parse, convert and judge one multi-box output against target boxes (original pixels).
+
+    >>> score_detections("[0, 0, 10, 10] [50, 50, 70, 70]", [[0, 0, 10, 10], [50, 50, 70, 70]], Frame(1, 1), 99, 99).hit
+    True
+    """
+    return judge_detections(predict_detections(output, frame, width, height), gts, gt_labels, threshold)

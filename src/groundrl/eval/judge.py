@@ -1,10 +1,12 @@
-"""Judge a record's answers: parse each sampled output with the scoring core, aggregate the samples
-(test-time scaling), and score the result against the record's target in original pixels.
+"""Judge a record's answers: parse and convert each sampled output with the one scorer (groundrl.boxes.score),
+aggregate the samples (test-time scaling), and judge the result against the record's target in original
+pixels with the same scorer, so one sample is judged exactly as `groundrl score` and the rewards judge it.
 
 Aggregation:
 - boxes: `consensus` takes the sampled box with the highest mean IoU to the others; `wbf` (weighted box
   fusion) averages the boxes that overlap that consensus box (IoU >= 0.55), weighted by their mean IoU;
 - points: the medoid (the sampled point closest, in total, to the others);
+- detection: the sampled box set with the highest total F1 against the other samples' sets;
 - choices and texts: majority vote (ties: the earliest).
 """
 
@@ -14,10 +16,21 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from groundrl.boxes.answers import choice_of, click_point
+from groundrl.boxes.answers import choice_of
 from groundrl.boxes.answers import expected_choice as expected
-from groundrl.boxes.geometry import box_center, iou, point_in_box
-from groundrl.boxes.score import predict_box
+from groundrl.boxes.geometry import iou
+from groundrl.boxes.parse import Detection
+from groundrl.boxes.score import (
+    Prediction,
+    click_point,
+    detection_task,
+    judge_box,
+    judge_detections,
+    judge_point,
+    point_task,
+    predict_box,
+    predict_detections,
+)
 from groundrl.data.records import Record
 from groundrl.models.families import Family
 
@@ -69,26 +82,39 @@ def expected_choice(record: Record) -> str | None:
     return expected(record.answer, record.choices)
 
 
+def consensus_detections(samples: Sequence[Sequence[Detection]]) -> list[Detection]:
+    """The sample whose boxes agree best (total F1 at IoU 0.5) with the other samples' (the first on ties)."""
+    if len(samples) == 1:
+        return list(samples[0])
+
+    def agreement(i: int) -> float:
+        others = [s for j, s in enumerate(samples) if j != i]
+        return sum(judge_detections(samples[i], [d.box for d in o]).f1 or 0.0 for o in others)
+
+    return list(samples[max(range(len(samples)), key=lambda i: (agreement(i), -i))])
+
+
 def judge(record: Record, outputs: Sequence[str], family: Family, aggregate: str = "consensus") -> Judgement:
-    """Parse, aggregate and score the outputs for one record."""
+    """Parse, aggregate and judge the outputs for one record."""
     if record.task == "qa":
         return _judge_choice(record, outputs)
     width, height = record.image_sizes[record.image_index]
     frame = family.frame(width, height)
+    if detection_task(record.task):
+        samples = [d for d in (predict_detections(o, frame, width, height) for o in outputs) if d]
+        verdict = judge_detections(consensus_detections(samples) if samples else [], record.boxes or [])
+        return _judgement(verdict, len(samples))
     target = record.boxes[0]
-    if record.task == "point":
+    if point_task(record.task):
         points = [p for p in (click_point(o, frame, width, height) for o in outputs) if p is not None]
-        if not points:
-            return Judgement(None, None, False, False, 0)
-        point = medoid_point(points)
-        inside = point_in_box(point, target)
-        return Judgement(point, None, inside, inside, len(points))
+        return _judgement(judge_point(medoid_point(points) if points else None, target), len(points))
     boxes = [b for b in (predict_box(o, frame, width, height) for o in outputs) if b is not None]
-    if not boxes:
-        return Judgement(None, 0.0, False, False, 0)
-    box = fused_box(boxes) if aggregate == "wbf" else consensus_box(boxes)
-    overlap = iou(box, target)
-    return Judgement(box, overlap, overlap >= 0.5, point_in_box(box_center(box), target), len(boxes))
+    box = (fused_box(boxes) if aggregate == "wbf" else consensus_box(boxes)) if boxes else None
+    return _judgement(judge_box(box, target), len(boxes))
+
+
+def _judgement(verdict: Prediction, parsed: int) -> Judgement:
+    return Judgement(verdict.pred, verdict.iou, verdict.hit, verdict.center_hit, parsed)
 
 
 def _judge_choice(record: Record, outputs: Sequence[str]) -> Judgement:

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from statistics import mean
 
-THRESHOLDS = (0.3, 0.5, 0.7)
+from groundrl.boxes.metrics import Tally
 
 
 def _quantile(values: list[float], q: float) -> float | None:
@@ -19,22 +19,16 @@ def _quantile(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def _share(rows: list[dict], test) -> float | None:
-    return sum(1 for r in rows if test(r)) / len(rows) if rows else None
-
-
 def summarise(rows: list[dict]) -> dict:
-    """Metrics of a list of prediction rows."""
+    """Metrics of a list of prediction rows: the scorer's Tally (accuracy, acc@t, miou, ...), then tokens,
+    latency and throughput."""
     n = len(rows)
-    boxes = [r for r in rows if r["iou"] is not None]
+    tally = Tally()
+    for r in rows:
+        tally.add(r["iou"], r["hit"], r["center_hit"], r["parsed"] > 0)
     tokens = [t for r in rows for t in r["num_tokens"]]
     latencies = [r["latency_s"] for r in rows]
-    out = {"n": n, "accuracy": _share(rows, lambda r: r["hit"])}
-    for t in THRESHOLDS:
-        out[f"acc@{t}"] = _share(boxes, lambda r, t=t: r["iou"] >= t)
-    out["miou"] = mean(float(r["iou"]) for r in boxes) if boxes else None
-    out["center_acc"] = _share(rows, lambda r: r["center_hit"])
-    out["parse_failures"] = sum(r["parsed"] == 0 for r in rows)
+    out = tally.as_dict()
     out["tokens_mean"] = mean(tokens) if tokens else None
     out["tokens_p50"] = _quantile(tokens, 0.5)
     out["tokens_p90"] = _quantile(tokens, 0.9)

@@ -1,8 +1,10 @@
 """Score a JSONL file of predictions against ground truth: the engine behind `groundrl score`.
 
-One line per prediction: `id`, `output`, `gt` ([x1, y1, x2, y2] original pixels), `width`, `height`,
-optional `task` (`box` or `point`), and either `family` or `coords` (with `input_width`/`input_height`
-for `resized`). The file is streamed: memory stays flat however long it is.
+One line per prediction: `id`, `output`, `gt` ([x1, y1, x2, y2] original pixels; for `detection` a list of
+such boxes), `width`, `height`, optional `task` (`box`, `point` or `detection`), optional `gt_labels` (detection:
+one label per target box), and either `family` or `coords` (with `input_width`/`input_height` for `resized`).
+Every line is judged by the one scorer in `groundrl.boxes.score`, as `groundrl eval` and the rewards are.
+The file is streamed: memory stays flat however long it is.
 """
 
 from __future__ import annotations
@@ -17,66 +19,44 @@ from typing import IO, Any, NamedTuple
 
 from groundrl import jsonio
 from groundrl.boxes.conventions import CONVENTIONS, ConventionError, Frame, frame_for
-from groundrl.boxes.score import Prediction, score_output
+from groundrl.boxes.metrics import Tally
+from groundrl.boxes.score import Prediction, detection_task, point_task, score_detections, score_output
 from groundrl.errors import InputError
 from groundrl.models.families import FAMILIES, UnknownFamilyError, get_family
 from groundrl.streaming import line_batches, map_in_order
 
-TASKS = ("box", "point")
+TASKS = ("box", "point", "detection")
 BATCH_LINES = 10_000
-THRESHOLDS = (0.3, 0.5, 0.7)
 
 
 @dataclass
 class ScoreSummary:
-    """Running totals over scored lines; `as_dict` gives the published metrics."""
+    """Running totals over scored lines: the shared Tally plus the counts only a file has."""
 
-    n: int = 0
-    hits: int = 0
-    n_box: int = 0
+    tally: Tally = field(default_factory=Tally)
     n_point: int = 0
-    iou_sum: float = 0.0
-    box_hits: dict[float, int] = field(default_factory=lambda: dict.fromkeys(THRESHOLDS, 0))
-    center_hits: int = 0
-    parse_failures: int = 0
+    n_detection: int = 0
     skipped: int = 0
 
     def add(self, task: str, result: Prediction) -> None:
-        self.n += 1
-        self.hits += result.hit
-        self.center_hits += result.center_hit
-        if result.pred is None:
-            self.parse_failures += 1
-        if task == "point":
-            self.n_point += 1
-            return
-        self.n_box += 1
-        overlap = result.iou or 0.0
-        self.iou_sum += overlap
-        for t in THRESHOLDS:
-            self.box_hits[t] += overlap >= t
+        self.tally.add(result.iou, result.hit, result.center_hit, result.pred is not None)
+        self.n_point += point_task(task)
+        self.n_detection += detection_task(task)
 
     def merge(self, other: ScoreSummary) -> None:
         """Add another summary's counts to this one."""
-        for name in ("n", "hits", "n_box", "n_point", "iou_sum", "center_hits", "parse_failures", "skipped"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        for t in THRESHOLDS:
-            self.box_hits[t] += other.box_hits[t]
+        self.tally.merge(other.tally)
+        self.n_point += other.n_point
+        self.n_detection += other.n_detection
+        self.skipped += other.skipped
 
     def as_dict(self) -> dict[str, Any]:
-        def ratio(count: float, total: int) -> float | None:
-            return count / total if total else None
-
-        out: dict[str, Any] = {"n": self.n, "accuracy": ratio(self.hits, self.n)}
-        for t in THRESHOLDS:
-            out[f"acc@{t}"] = ratio(self.box_hits[t], self.n_box)
-        out["miou"] = ratio(self.iou_sum, self.n_box)
-        out["center_acc"] = ratio(self.center_hits, self.n)
-        out["parse_failures"] = self.parse_failures
-        out["n_box"] = self.n_box
-        out["n_point"] = self.n_point
-        out["skipped"] = self.skipped
-        return out
+        return self.tally.as_dict() | {
+            "n_box": self.tally.n_box,
+            "n_point": self.n_point,
+            "n_detection": self.n_detection,
+            "skipped": self.skipped,
+        }
 
 
 class ScoredLine(NamedTuple):
@@ -97,11 +77,24 @@ def _number(row: dict, key: str, path: str, line: int, positive: bool = False) -
     return float(value)
 
 
+def _is_box(value: Any) -> bool:
+    return type(value) is list and len(value) == 4 and all(type(v) in _NUMBER_TYPES and math.isfinite(v) for v in value)
+
+
 def _gt_box(row: dict, path: str, line: int) -> list[float]:
     gt = row.get("gt")
-    if type(gt) is not list or len(gt) != 4 or not all(type(v) in _NUMBER_TYPES and math.isfinite(v) for v in gt):
+    if not _is_box(gt):
         raise InputError(path, line, "gt", f"expected 4 finite numbers [x1, y1, x2, y2], got {gt!r}", "bad_box")
     return gt
+
+
+def _gt_boxes(row: dict, path: str, line: int) -> tuple[list[list[float]], list[str] | None]:
+    gt, labels = row.get("gt"), row.get("gt_labels")
+    if type(gt) is not list or not all(_is_box(b) for b in gt):
+        raise InputError(path, line, "gt", f"expected a list of boxes [[x1, y1, x2, y2], ...], got {gt!r}", "bad_box")
+    if labels is not None and (type(labels) is not list or len(labels) != len(gt)):
+        raise InputError(path, line, "gt_labels", f"expected {len(gt)} labels, got {labels!r}", "bad_type")
+    return gt, labels
 
 
 def _frame(row: dict, width: float, height: float, path: str, line: int) -> Frame:
@@ -161,10 +154,12 @@ def score_row(row: Any, path: str, line: int) -> ScoredLine:
     task = row.get("task", "box")
     if task not in TASKS:
         raise InputError(path, line, "task", f"expected one of {', '.join(TASKS)}, got {task!r}", "bad_task")
-    gt = _gt_box(row, path, line)
+    gt = _gt_boxes(row, path, line) if detection_task(task) else _gt_box(row, path, line)
     width = _number(row, "width", path, line, positive=True)
     height = _number(row, "height", path, line, positive=True)
     frame = _frame(row, width, height, path, line)
+    if detection_task(task):
+        return ScoredLine(row["id"], task, score_detections(output, gt[0], frame, width, height, gt[1]))
     return ScoredLine(row["id"], task, score_output(output, gt, frame, width, height, task))
 
 
@@ -184,16 +179,20 @@ def iter_scored(lines: Iterable[str], path: str, first_line: int = 1) -> Iterato
             yield e
 
 
-def _json_list(values: list[float] | None) -> str:
+def _json_list(values: list | None) -> str:
+    if values and type(values[0]) is list:
+        return "[" + ", ".join(map(_json_list, values)) + "]"
     return "null" if values is None else "[" + ", ".join(map(repr, values)) + "]"
 
 
 def details_line(scored: ScoredLine) -> str:
-    """One JSON line for `--details`: id, pred, iou, hit (hand-written: json.dumps per line is slow)."""
+    """One JSON line for `--details`: id, pred, iou, hit, and f1 for detection (hand-written: json.dumps per
+    line is slow)."""
     r = scored.result
     iou = "null" if r.iou is None else repr(r.iou)
     rid = str(scored.id) if type(scored.id) is int else json.dumps(scored.id)
-    return f'{{"id": {rid}, "pred": {_json_list(r.pred)}, "iou": {iou}, "hit": {"true" if r.hit else "false"}}}'
+    f1 = "" if r.f1 is None else f', "f1": {r.f1!r}'
+    return f'{{"id": {rid}, "pred": {_json_list(r.pred)}, "iou": {iou}, "hit": {"true" if r.hit else "false"}{f1}}}'
 
 
 @dataclass
