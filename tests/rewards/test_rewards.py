@@ -1,11 +1,11 @@
 import pytest
 
+from groundrl.config import ConfigError
 from groundrl.models.families import get_family
 from groundrl.rewards import RewardSpec, build_rewards
+from groundrl.rewards.detection import detection_f1, detection_map
 from groundrl.rewards.functions import (
     answer_match,
-    detection_f1,
-    detection_map,
     format_reward,
     iou_mix,
     iou_reward,
@@ -17,7 +17,7 @@ Q25 = get_family("qwen2.5-vl")
 
 def columns(n=1, **kw):
     base = {
-        "gt": [100, 100, 200, 200],
+        "gt_box": [100, 100, 200, 200],
         "width": 640,
         "height": 480,
         "convention": "resized",
@@ -40,7 +40,7 @@ def test_iou_in_the_models_frame():
 
 
 def test_rewards_skip_what_they_do_not_apply_to():
-    qa = columns(task="qa", gt=None, answer="blue", choices=["red", "blue"])
+    qa = columns(task="qa", gt_box=None, answer="blue", choices=["red", "blue"])
     assert iou_reward(["B"], **qa) == [None]
     assert answer_match(["B"], **qa) == [1.0]
     assert answer_match(["[1, 2, 3, 4]"], **columns()) == [None]
@@ -61,7 +61,7 @@ def test_mix_threshold_and_options_through_the_registry():
     assert iou_mix([box], alpha=0.8, tau=0.5, **columns())[0] == pytest.approx(0.2 * 0.4, abs=0.02)
     funcs, weights = build_rewards([RewardSpec("format", 0.25), RewardSpec("iou")])
     assert [f.__name__ for f in funcs] == ["format", "iou"] and weights == [0.25, 1.0]
-    with pytest.raises(KeyError, match="unknown reward 'iuo'"):
+    with pytest.raises(ConfigError, match="unknown reward 'iuo'; did you mean 'iou'"):
         build_rewards([RewardSpec("iuo")])
 
 
@@ -74,7 +74,7 @@ def test_point_rewards_take_box_centres():
 
 
 def test_detection_rewards():
-    cols = columns(task="detection", convention="abs", gt=[[0, 0, 10, 10], [50, 50, 70, 70]])
+    cols = columns(task="detection", convention="abs", gt_box=None, gt_boxes=[[0, 0, 10, 10], [50, 50, 70, 70]])
     assert detection_f1(["[0, 0, 10, 10] [50, 50, 70, 70]"], **cols) == [1.0]
     assert detection_f1(["[0, 0, 10, 10]"], **cols) == [pytest.approx(2 / 3)]
     assert detection_map(["[0, 0, 10, 10] [50, 50, 70, 70]"], **cols) == [pytest.approx(1.0)]
