@@ -25,7 +25,15 @@ set before training. `check_rewards` checks names and options (did-you-mean) wit
 from __future__ import annotations
 
 from groundrl.rewards.columns import COLUMNS, completion_text
-from groundrl.rewards.detection import detection_f1, detection_map, od_ap, od_ap50, od_length, weighted_sum
+from groundrl.rewards.detection import (
+    detection_f1,
+    detection_map,
+    detection_predictions,
+    od_ap,
+    od_ap50,
+    od_length,
+    weighted_sum,
+)
 from groundrl.rewards.functions import (
     answer_match,
     box_predictions,
@@ -61,6 +69,7 @@ __all__ = [
     "completion_text",
     "detection_f1",
     "detection_map",
+    "detection_predictions",
     "format_reward",
     "iou_mix",
     "iou_reward",

@@ -25,9 +25,9 @@ import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from groundrl.boxes.matching import f1_score, labelled_matches, match_boxes, same_label
+from groundrl.boxes.matching import match_boxes, same_label
 from groundrl.boxes.parse import Detection
-from groundrl.boxes.score import predict_detections
+from groundrl.boxes.score import HIT_IOU, Prediction, judge_detections, predict_detections
 from groundrl.rewards.columns import applies_to, detection_row, frame_of, per_row
 
 AP_ALL, AP_50 = 0, 1  # indices into COCOeval.stats
@@ -56,12 +56,17 @@ def _empty_case(dets: Sequence[Detection], gts: Sequence[Sequence[float]]) -> fl
     return None
 
 
-def detection_f1_score(
-    dets: Sequence[Detection], gts: Sequence[Sequence[float]], gt_labels: Sequence[str] | None, tau: float = 0.5
-) -> float:
-    """F1 of greedy IoU >= tau matching, labels respected when given."""
-    matches = labelled_matches(match_boxes([d.box for d in dets], gts, tau), [d.label for d in dets], gt_labels)
-    return f1_score(len(matches), len(dets), len(gts))
+def detection_predictions(
+    completions: Sequence[Any], columns: Mapping[str, Any], tau: float = HIT_IOU
+) -> list[Prediction | None]:
+    """Each multi-box answer judged against its row's `gt_boxes` / `gt_labels` by the one scorer (None where
+    not a detection task): the same boxes, F1 and hit as `groundrl score` and `groundrl eval`."""
+    return per_row(
+        completions,
+        columns,
+        detection_row,
+        lambda text, row: judge_detections(_answer(text, row), row["gt_boxes"], row["gt_labels"], tau),
+    )
 
 
 def coco_ap(
@@ -146,7 +151,7 @@ def detection_f1(completions: Sequence[Any], tau: float = 0.5, **columns: Any) -
     >>> detection_f1(["[0, 0, 10, 10] [90, 90, 99, 99]"], **_DOC_COLUMNS)
     [0.5]
     """
-    return _detection_reward(completions, columns, lambda d, g, labels: detection_f1_score(d, g, labels, tau))
+    return [None if p is None else p.f1 for p in detection_predictions(completions, columns, tau)]
 
 
 @applies_to(detection_row)
