@@ -20,9 +20,12 @@ from groundrl.data.formats.base import (
     conversations_to_messages,
     extras,
     format_box,
+    item_id,
     last_assistant,
     messages_to_conversations,
     to_grid,
+    written_id,
+    written_meta,
 )
 from groundrl.data.records import Record
 
@@ -41,15 +44,16 @@ def _size(obj: dict[str, Any], ctx: ReadContext, images: list[str], required: bo
 def eval_to_record(obj: dict[str, Any], ctx: ReadContext) -> Record:
     images = [ctx.resolve(ctx.get(obj, "image", str))]
     box = ctx.numbers(ctx.get(obj, "bbox", list), 4, "bbox")
+    record_id, id_meta = item_id(obj, ctx.line)
     return Record(
-        id=obj.get("id", ctx.line),
+        id=record_id,
         images=images,
         image_sizes=_size(obj, ctx, images, required=False),
         task="rec",
         question=ctx.get(obj, "sent", str),
         boxes=[box],
         source=ctx.path,
-        meta=extras(obj, *_EVAL_KEYS),
+        meta=id_meta | extras(obj, *_EVAL_KEYS),
     )
 
 
@@ -65,8 +69,9 @@ def train_to_record(obj: dict[str, Any], ctx: ReadContext) -> Record:
         raise ctx.error("conversations", f"<box> holds {match.group(1)!r}, not 4 numbers", "bad_box") from e
     sizes = _size(obj, ctx, images, required=True)
     width, height = sizes[0]
+    record_id, id_meta = item_id(obj, ctx.line)
     return Record(
-        id=obj.get("id", ctx.line),
+        id=record_id,
         images=images,
         image_sizes=sizes,
         task="rec",
@@ -74,15 +79,15 @@ def train_to_record(obj: dict[str, Any], ctx: ReadContext) -> Record:
         messages=messages,
         boxes=[frame_for("norm1000", width, height).to_original(grid)],
         source=ctx.path,
-        meta=extras(obj, "id", "image", "conversations", "height", "width", "sent"),
+        meta=id_meta | extras(obj, "id", "image", "conversations", "height", "width", "sent"),
     )
 
 
 def eval_from_record(record: Record, ctx: WriteContext) -> dict[str, Any]:
     width, height = record.image_sizes[record.image_index] if record.image_sizes else (None, None)
-    out = {"id": record.id, "image": ctx.relative(record.images[record.image_index]), "sent": record.question}
+    out = written_id(record) | {"image": ctx.relative(record.images[record.image_index]), "sent": record.question}
     out |= {"bbox": record.boxes[0], "height": height, "width": width}
-    return out | record.meta
+    return out | written_meta(record)
 
 
 def train_from_record(record: Record, ctx: WriteContext) -> dict[str, Any]:
@@ -92,8 +97,12 @@ def train_from_record(record: Record, ctx: WriteContext) -> dict[str, Any]:
         {"role": "user", "content": f"<image>Locate {record.question}, output its bbox coordinates."},
         {"role": "assistant", "content": f"<box>{grid}</box>"},
     ]
-    out = {"id": record.id, "image": ctx.relative(record.images[record.image_index]), "height": height, "width": width}
+    out = written_id(record) | {
+        "image": ctx.relative(record.images[record.image_index]),
+        "height": height,
+        "width": width,
+    }
     out["conversations"] = messages_to_conversations(messages)
     if record.question and record.messages:
         out["sent"] = record.question
-    return out | record.meta
+    return out | written_meta(record)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from groundrl.data.formats.base import ReadContext, WriteContext, extras
+from groundrl.data.formats.base import ReadContext, WriteContext, extras, item_id, written_id, written_meta
 from groundrl.data.records import Record
 
 _CORE = ("id", "img_filename", "bbox", "img_size", "instruction")
@@ -29,9 +29,10 @@ def to_record(obj: dict[str, Any], ctx: ReadContext) -> Record:
         sizes = [[int(size[0]), int(size[1])]]
     else:
         sizes = ctx.sizes(images)
-    meta = {"version": "pro" if pro else "v1/v2"} | extras(obj, *_CORE)
+    record_id, id_meta = item_id(obj, ctx.line)
+    meta = {"version": "pro" if pro else "v1/v2"} | id_meta | extras(obj, *_CORE)
     return Record(
-        id=obj.get("id", ctx.line),
+        id=record_id,
         images=images,
         image_sizes=sizes,
         task="point",
@@ -43,10 +44,10 @@ def to_record(obj: dict[str, Any], ctx: ReadContext) -> Record:
 
 
 def from_record(record: Record, ctx: WriteContext) -> dict[str, Any]:
-    meta = dict(record.meta)
+    meta = dict(written_meta(record))
     pro = meta.pop("version", "pro") == "pro"
     x1, y1, x2, y2 = record.boxes[0]
-    out: dict[str, Any] = {"id": record.id} if pro else {}  # v1 / v2 items have no id
+    out: dict[str, Any] = written_id(record) if pro else {}  # v1 / v2 items have no id
     out |= {"img_filename": ctx.relative(record.images[0]), "instruction": record.question}
     out["bbox"] = [x1, y1, x2, y2] if pro else [x1, y1, x2 - x1, y2 - y1]
     if pro and record.image_sizes:

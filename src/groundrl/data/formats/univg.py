@@ -22,8 +22,11 @@ from groundrl.data.formats.base import (
     default_turns,
     extras,
     flat_content,
+    item_id,
     last_assistant,
     to_grid,
+    written_id,
+    written_meta,
 )
 from groundrl.data.records import Record
 
@@ -38,8 +41,9 @@ def rl_to_record(obj: dict[str, Any], ctx: ReadContext) -> Record:
     sizes = ctx.sizes(images, required=True)
     target = len(images) - 1
     width, height = sizes[target]
+    record_id, id_meta = item_id(obj, ctx.line)
     return Record(
-        id=obj.get("id", ctx.line),
+        id=record_id,
         images=images,
         image_sizes=sizes,
         task="multi_image" if len(images) > 1 else "rec",
@@ -47,7 +51,7 @@ def rl_to_record(obj: dict[str, Any], ctx: ReadContext) -> Record:
         boxes=[frame_for("norm1000", width, height).to_original(grid)],
         image_index=target,
         source=ctx.path,
-        meta=extras(obj, "id", "question", "answer", "images"),
+        meta=id_meta | extras(obj, "id", "question", "answer", "images"),
     )
 
 
@@ -55,8 +59,9 @@ def sharegpt_to_record(obj: dict[str, Any], ctx: ReadContext) -> Record:
     images = ctx.images(obj)
     messages = check_messages(obj.get("messages"), ctx)
     boxes, answer = box_or_answer(last_assistant(messages))
+    record_id, id_meta = item_id(obj, ctx.line)
     return Record(
-        id=obj.get("id", ctx.line),
+        id=record_id,
         images=images,
         image_sizes=ctx.sizes(images),
         task="qa" if boxes is None else ("multi_image" if len(images) > 1 else "rec"),
@@ -64,7 +69,7 @@ def sharegpt_to_record(obj: dict[str, Any], ctx: ReadContext) -> Record:
         boxes=boxes,
         answer=answer,
         source=ctx.path,
-        meta=extras(obj, "id", "messages", "images"),
+        meta=id_meta | extras(obj, "id", "messages", "images"),
     )
 
 
@@ -72,15 +77,15 @@ def sharegpt_from_record(record: Record, ctx: WriteContext) -> dict[str, Any]:
     messages = [
         {"role": m["role"], "content": flat_content(m["content"])} for m in record.messages or default_turns(record)
     ]
-    return {"id": record.id, "messages": messages, "images": [ctx.relative(p) for p in record.images]} | record.meta
+    images = [ctx.relative(p) for p in record.images]
+    return written_id(record) | {"messages": messages, "images": images} | written_meta(record)
 
 
 def rl_from_record(record: Record, ctx: WriteContext) -> dict[str, Any]:
     width, height = record.image_sizes[record.image_index]
     user = next(m for m in record.messages or default_turns(record) if m["role"] == "user")
-    out = {
-        "id": record.id,
+    out = written_id(record) | {
         "question": flat_content(user["content"]),
         "answer": to_grid(record.boxes[0], width, height),
     }
-    return out | {"images": [ctx.relative(p) for p in record.images]} | record.meta
+    return out | {"images": [ctx.relative(p) for p in record.images]} | written_meta(record)

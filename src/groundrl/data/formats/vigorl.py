@@ -19,7 +19,10 @@ from groundrl.data.formats.base import (
     default_turns,
     extras,
     flat_content,
+    item_id,
     point_text,
+    written_id,
+    written_meta,
 )
 from groundrl.data.records import Record
 
@@ -34,8 +37,9 @@ def _chain_record(
 ) -> Record:
     images = ctx.images(obj)
     boxes, answer = box_or_answer(_answer_value(obj, answer_field, ctx))
+    record_id, id_meta = item_id(obj, ctx.line)
     return Record(
-        id=obj.get("id", ctx.line),
+        id=record_id,
         images=images,
         image_sizes=ctx.sizes(images),
         task="qa" if boxes is None else "point",
@@ -43,7 +47,7 @@ def _chain_record(
         boxes=boxes,
         answer=answer,
         source=ctx.path,
-        meta=extras(obj, "id", "images", answer_field, *mapped),
+        meta=id_meta | extras(obj, "id", "images", answer_field, *mapped),
     )
 
 
@@ -61,10 +65,14 @@ def _answer_text(record: Record) -> str:
 
 def rl_from_record(record: Record, ctx: WriteContext) -> dict[str, Any]:
     user = next(m for m in record.messages or default_turns(record) if m["role"] == "user")
-    out = {"id": record.id, "problem": flat_content(user["content"]), "answer": _answer_text(record)}
-    return out | {"images": [ctx.relative(p) for p in record.images]} | record.meta
+    out = written_id(record) | {"problem": flat_content(user["content"]), "answer": _answer_text(record)}
+    return out | {"images": [ctx.relative(p) for p in record.images]} | written_meta(record)
 
 
 def sft_from_record(record: Record, ctx: WriteContext) -> dict[str, Any]:
-    out = {"id": record.id, "messages": record.messages or default_turns(record)}
-    return out | {"images": [ctx.relative(p) for p in record.images], "gt_answer": _answer_text(record)} | record.meta
+    out = written_id(record) | {"messages": record.messages or default_turns(record)}
+    return (
+        out
+        | {"images": [ctx.relative(p) for p in record.images], "gt_answer": _answer_text(record)}
+        | written_meta(record)
+    )
