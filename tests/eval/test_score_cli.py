@@ -73,6 +73,33 @@ def test_conventions(tmp_path, extra, output, expected):
     assert details[0]["pred"] == pytest.approx(expected)
 
 
+def test_point_answers_with_a_box_click_its_centre(tmp_path):
+    # as `groundrl eval` and the point_in_box reward do: the one scorer's click_point
+    rows = [
+        line(id="box", output="[2, 2, 6, 8]", task="point"),
+        line(id="far", output="[20, 20, 40, 40]", task="point"),
+    ]
+    metrics, details = score_json(tmp_path, rows)
+    assert details[0] == {"id": "box", "pred": [4.0, 5.0], "iou": None, "hit": True}
+    assert details[1]["pred"] == [30.0, 30.0] and details[1]["hit"] is False
+    assert metrics["n_point"] == 2 and metrics["accuracy"] == 0.5
+
+
+def test_detection_lines_are_matched_box_to_box(tmp_path):
+    ovd = '[{"bbox_2d": [0, 0, 10, 10], "label": "cat"}, {"bbox_2d": [50, 50, 60, 60], "label": "dog"}]'
+    gts = [[0, 0, 10, 10], [50, 50, 60, 60]]
+    rows = [
+        line(id="all", output=ovd, task="detection", gt=gts),
+        line(id="labels", output=ovd, task="detection", gt=gts, gt_labels=["dog", "cat"]),  # names swapped
+        line(id="half", output="[0, 0, 10, 10]", task="detection", gt=gts),
+    ]
+    metrics, details = score_json(tmp_path, rows)
+    assert [d["hit"] for d in details] == [True, False, False]
+    assert [d["f1"] for d in details] == [1.0, 0.0, pytest.approx(2 / 3)]
+    assert details[0]["pred"] == [[0.0, 0.0, 10.0, 10.0], [50.0, 50.0, 60.0, 60.0]] and details[0]["iou"] is None
+    assert metrics["n_detection"] == 3 and metrics["n_box"] == 0 and metrics["accuracy"] == pytest.approx(1 / 3)
+
+
 def test_rich_table_without_json(tmp_path):
     path = write_jsonl(tmp_path / "p.jsonl", [line()])
     proc = run_cli("score", str(path))
@@ -95,6 +122,8 @@ BAD = [
     (json.dumps(line(width=0)), "width", "positive"),
     (json.dumps(line(task="polygon")), "task", "expected one of"),
     (json.dumps(line(output=None)), "output", "expected a string"),
+    (json.dumps(line(task="detection")), "gt", "a list of boxes"),  # one box where a list belongs
+    (json.dumps(line(task="detection", gt=[[0, 0, 1, 1]], gt_labels=["a", "b"])), "gt_labels", "expected 1 labels"),
     ("[1, 2]", None, "expected a JSON object"),
 ]
 

@@ -18,13 +18,16 @@ MAX_REPORTED = 20
 
 
 def score(
-    predictions: Annotated[Path, typer.Argument(help="JSONL: id, output, gt, width, height, family|coords.")],
+    predictions: Annotated[
+        Path, typer.Argument(help="JSONL: id, output, gt, width, height, family|coords; task box|point|detection.")
+    ],
     details: Annotated[Path | None, typer.Option(help="Write one JSON line per input: id, pred, iou, hit.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line.")] = False,
     skip_bad: Annotated[bool, typer.Option(help="Count and report bad lines, score the rest.")] = False,
     workers: Annotated[int, typer.Option(min=0, help="Processes; 0: one per core.")] = 0,
 ) -> None:
-    """Score model outputs: parse boxes/points, convert to original pixels, compute IoU and hits."""
+    """Score model outputs: parse boxes/points, convert to original pixels, judge IoU and hits (the one scorer
+    that `groundrl eval` and the rewards use)."""
     out = None
     try:
         out = open(details, "w", encoding="utf-8") if details else None  # noqa: SIM115 - closed below
