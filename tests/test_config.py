@@ -3,7 +3,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from groundrl.config import ConfigError, apply_overrides, from_dict, load_config
+from groundrl.config import ConfigError, apply_overrides, coerce, from_dict, load_config
 
 
 @dataclass(frozen=True)
@@ -47,3 +47,22 @@ def test_bad_overrides(overrides, message):
 def test_unknown_key_in_yaml():
     with pytest.raises(ConfigError, match=re.escape("unknown config key 'inner.name'; did you mean 'inner.names'")):
         from_dict(Outer, {"inner": {"name": ["a"]}})
+
+
+@dataclass(frozen=True)
+class WithMapping:
+    budget: int | None = 5
+    trl: dict = field(default_factory=dict)
+
+
+def test_free_form_values_read_as_yaml_reads_them():
+    """`none` is a word TRL takes (report_to=none), as in a YAML file; `null` is None; numbers are numbers."""
+    cfg = apply_overrides(WithMapping(), ["trl.report_to=none", "trl.max_length=null", "trl.lr=1e-5", "budget=none"])
+    assert cfg.trl == {"report_to": "none", "max_length": None, "lr": 1e-5}
+    assert cfg.budget is None
+
+
+def test_coerce_names_the_key_and_the_type():
+    assert coerce("8", int | None, "trl.max_steps") == 8
+    with pytest.raises(ConfigError, match=r"^trl.max_steps: expected int, got 'abc'$"):
+        coerce("abc", int | None, "trl.max_steps")

@@ -41,8 +41,12 @@ def parse_scalar(raw: str) -> Any:
         return raw
 
 
-def _coerce(value: Any, annotation: Any, key: str) -> Any:
-    """`value` as `annotation`; strings from the command line are parsed as scalars first."""
+def coerce(value: Any, annotation: Any, key: str) -> Any:
+    """`value` as `annotation`; strings from the command line are parsed as scalars first.
+
+    Raises:
+        ConfigError: `key: expected TYPE, got VALUE`.
+    """
     if isinstance(value, str) and annotation is not str:
         value = parse_scalar(value)
     origin = typing.get_origin(annotation)
@@ -53,7 +57,7 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
         errors = []
         for arg in (a for a in args if a is not type(None)):
             try:
-                return _coerce(value, arg, key)
+                return coerce(value, arg, key)
             except ConfigError as e:
                 errors.append(str(e))
         raise ConfigError(errors[0] if errors else f"{key}: cannot be {value!r}")
@@ -67,7 +71,7 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{key}: expected a list, got {value!r}")
         inner = args[0] if args else Any
-        items = [_coerce(v, inner, key) for v in value]
+        items = [coerce(v, inner, key) for v in value]
         return tuple(items) if origin is tuple else items
     if origin is dict or annotation is Any:
         return value
@@ -81,6 +85,12 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
         name = getattr(annotation, "__name__", str(annotation))
         raise ConfigError(f"{key}: expected {name}, got {value!r}")
     return value
+
+
+def _free_form(raw: str) -> Any:
+    """A value for a free-form mapping (`trl:`), read as YAML reads it: `none` stays the word, which TRL
+    takes as a value (`report_to=none`); `null` is None."""
+    return raw if raw.lower() == "none" else parse_scalar(raw)
 
 
 def _unknown(key: str, valid: list[str], prefix: str) -> ConfigError:
@@ -100,7 +110,7 @@ def from_dict(cls: type[C], data: dict[str, Any], prefix: str = "") -> C:
     for key, value in data.items():
         if key not in fields:
             raise _unknown(key, list(fields), prefix)
-        values[key] = _coerce(value, fields[key], f"{prefix}{key}")
+        values[key] = coerce(value, fields[key], f"{prefix}{key}")
     return cls(**values)
 
 
@@ -124,10 +134,10 @@ def _set(config: Any, path: list[str], raw: str, prefix: str) -> Any:
     if key not in fields:
         raise _unknown(key, list(fields), prefix)
     if len(path) == 1:
-        return dataclasses.replace(config, **{key: _coerce(raw, fields[key], prefix + key)})
+        return dataclasses.replace(config, **{key: coerce(raw, fields[key], prefix + key)})
     child = getattr(config, key)
     if isinstance(child, dict) and len(path) == 2:  # free-form mappings, e.g. trl.max_steps=10
-        return dataclasses.replace(config, **{key: {**child, path[1]: parse_scalar(raw)}})
+        return dataclasses.replace(config, **{key: {**child, path[1]: _free_form(raw)}})
     if not dataclasses.is_dataclass(child):
         raise ConfigError(f"{prefix}{key} has no sub-keys")
     return dataclasses.replace(config, **{key: _set(child, path[1:], raw, f"{prefix}{key}.")})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -56,7 +56,19 @@ def tiny_overrides(kind: str, model: str, family: str | None, out: Path) -> list
     return common
 
 
+def _load(kind: str, config_cls: type, config: Path | None, overrides: list[str], tiny: bool) -> Any:
+    """The recipe's config from the YAML file and the overrides; with `tiny`, its model and data swapped
+    for a tiny model of its family and synthetic data."""
+    cfg = load_config(config_cls, config, overrides)
+    if not tiny:
+        return cfg
+    given_out = any(o.startswith("output_dir=") for o in overrides)
+    out = Path(cfg.output_dir if given_out else f"{cfg.output_dir}-tiny")
+    return load_config(config_cls, config, [*overrides, *tiny_overrides(kind, cfg.model, cfg.family, out)])
+
+
 def _run(kind: str, config: Path | None, overrides: list[str] | None, resume: bool, tiny: bool = False) -> None:
+    """Load and check the config (any error: one line, exit 2) before the recipe loads anything, then train."""
     if config is not None and "=" in str(config) and not config.exists():  # only overrides were given
         overrides, config = [str(config), *(overrides or [])], None
     if kind == "sft":
@@ -65,31 +77,14 @@ def _run(kind: str, config: Path | None, overrides: list[str] | None, resume: bo
     else:
         from groundrl.train.grpo import GRPORunConfig as Config
         from groundrl.train.grpo import run_grpo as run
+    from groundrl.train.preflight import check_config
+
     try:
-        cfg = load_config(Config, config, [*(overrides or []), *(["resume=true"] if resume else [])])
-        if tiny:
-            cfg = load_config(
-                Config,
-                config,
-                [
-                    *(overrides or []),
-                    *tiny_overrides(
-                        kind,
-                        cfg.model,
-                        cfg.family,
-                        Path(
-                            f"{cfg.output_dir}-tiny"
-                            if "output_dir=" not in " ".join(overrides or [])
-                            else cfg.output_dir
-                        ),
-                    ),
-                ],
-            )
-        if not cfg.model:
-            raise ConfigError("model: a checkpoint folder is required")
+        cfg = _load(kind, Config, config, [*(overrides or []), *(["resume=true"] if resume else [])], tiny)
+        check_config(cfg)
         trainer = run(cfg)
     except (ConfigError, InputError, KeyError, FileNotFoundError) as e:
-        fail(e)
+        fail(e.args[0] if isinstance(e, KeyError) and e.args else e)
     last = trainer.state.log_history[-1] if trainer.state.log_history else {}
     console.print(json.dumps({"step": trainer.state.global_step, **{k: v for k, v in last.items() if k != "step"}}))
     console.print(f"model: {cfg.output_dir} (loads with from_pretrained); curves: {cfg.output_dir}/metrics.jsonl")
