@@ -1,6 +1,6 @@
 import pytest
 
-from groundrl.boxes import answer_region, parse_box, parse_point
+from groundrl.boxes import answer_region, parse_box, parse_detections, parse_point
 
 
 @pytest.mark.parametrize(
@@ -98,3 +98,39 @@ def test_answer_region_unclosed_blocks_left_alone():
     assert answer_region("<answer>[1,2,3,4]") == "<answer>[1,2,3,4]"
     assert parse_box("<answer>[1,2,3,4]") == [1, 2, 3, 4]
     assert parse_box("<think>[1,2,3,4]") == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(
+    ("text", "boxes", "labels"),
+    [
+        # VLM-R1's open-vocabulary answer: a JSON list in a ```json fence inside <answer>
+        (
+            '<think>two</think><answer>```json\n[{"bbox_2d": [1, 2, 3, 4], "label": "cat"},'
+            ' {"bbox_2d": [5, 6, 7, 8], "label": "dog"}]\n```</answer>',
+            [[1, 2, 3, 4], [5, 6, 7, 8]],
+            ["cat", "dog"],
+        ),
+        (
+            '[{"label": "a b", "bbox_2d": [1, 2, 3, 4]}, {"bbox_2d": [5, 6, 7, 8]}]',
+            [[1, 2, 3, 4], [5, 6, 7, 8]],
+            ["a b", None],
+        ),
+        # Qwen2-VL: each box after its object reference
+        (
+            "<|object_ref_start|>cat<|object_ref_end|><|box_start|>(1,2),(3,4)<|box_end|> and "
+            "<|box_start|>(5,6),(7,8)<|box_end|>",
+            [[1, 2, 3, 4], [5, 6, 7, 8]],
+            ["cat", None],
+        ),
+        ("[1, 2, 3, 4], [5, 6, 7, 8]", [[1, 2, 3, 4], [5, 6, 7, 8]], [None, None]),
+        # the first form that matches supplies every box: bbox_2d over plain lists
+        ('[9, 9, 9, 9] {"bbox_2d": [1, 2, 3, 4]}', [[1, 2, 3, 4]], [None]),
+        ("<think>[1, 2, 3, 4]</think> None", [], []),
+    ],
+)
+def test_parse_detections(text, boxes, labels):
+    found = parse_detections(text)
+    assert [d.box for d in found] == boxes
+    assert [d.label for d in found] == labels
+    if found:
+        assert parse_box(text) == found[0].box

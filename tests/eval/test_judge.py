@@ -55,3 +55,15 @@ def test_majority_vote_of_choices():
     r = rec(task="qa", answer="blue", choices=["red", "blue"], boxes=None)
     assert judge(r, ["A", "B", "(B) blue"], QWEN25).hit
     assert not judge(r, ["A", "A", "B"], QWEN25).hit
+
+
+def test_detection_samples_aggregate_by_agreement():
+    r = rec(task="detection", boxes=[[0, 0, 100, 100], [200, 200, 300, 300]], image_sizes=[[1000, 1000]])
+    qwen3 = get_family("qwen3-vl")  # 0-1000 grid on a 1000-pixel image: 1:1
+    both = '[{"bbox_2d": [0, 0, 100, 100], "label": "a"}, {"bbox_2d": [200, 200, 300, 300], "label": "b"}]'
+    one = '[{"bbox_2d": [0, 0, 100, 100], "label": "a"}]'
+    off = '[{"bbox_2d": [600, 600, 700, 700], "label": "a"}]'
+    verdict = judge(r, [one, both, both, off, "none"], qwen3)
+    assert verdict.hit and verdict.parsed == 4
+    assert verdict.pred == [[0.0, 0.0, 100.0, 100.0], [200.0, 200.0, 300.0, 300.0]]
+    assert not judge(r, [one], qwen3).hit
