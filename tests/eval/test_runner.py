@@ -1,5 +1,6 @@
 """`groundrl eval` on every suite layout, exact metrics through a scripted engine, and kill-and-resume."""
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -14,7 +15,7 @@ from PIL import Image
 
 from groundrl.engines.base import Generation
 from groundrl.eval.metrics import compute_metrics, read_predictions
-from groundrl.eval.runner import EvalConfig, run_eval
+from groundrl.eval.runner import EvalConfig, RunMismatchError, run_eval
 from groundrl.eval.suites import load_suite
 from groundrl.models.families import get_family
 from helpers import run_cli
@@ -137,3 +138,107 @@ def test_sigkill_and_resume_gives_the_same_metrics(tiny_models, tmp_path):
     ids = [r["id"] for r in rows]
     assert len(ids) == len(set(ids)) == 24
     assert _metrics_without_timing(preds) == _metrics_without_timing(tmp_path / "clean" / "predictions.jsonl")
+
+
+@pytest.fixture
+def scripted_run(tmp_path):
+    """A finished 6-record run made with a scripted engine, and the config that made it."""
+    from groundrl.synth import SynthOptions, generate
+
+    data = generate("rec", 6, tmp_path / "data", seed=7, opts=SynthOptions(min_size=64, max_size=96))
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"model_type": "qwen2_vl"}))
+    cfg = EvalConfig(model=str(model), data=str(data), family="qwen2-vl", batch_size=4)
+    out = tmp_path / "run"
+    run_eval(cfg, out, engine=ScriptedEngine(lambda key, n: ["first"] * n))
+    return cfg, out
+
+
+class CountingEngine(ScriptedEngine):
+    """A scripted engine that counts the prompts it answered."""
+
+    def __init__(self, answer: str):
+        super().__init__(lambda key, n: [answer] * n)
+        self.prompts = 0
+
+    def generate(self, prompts, sampling):
+        self.prompts += len(prompts)
+        return super().generate(prompts, sampling)
+
+
+def _outputs(out: Path) -> list[str]:
+    return [r["outputs"][0] for r in read_predictions(out / "predictions.jsonl")]
+
+
+def test_a_different_run_refuses_and_names_what_differs(scripted_run):
+    cfg, out = scripted_run
+    before = (out / "predictions.jsonl").read_text()
+    other = dataclasses.replace(cfg, temperature=0.7, max_new_tokens=64)
+    with pytest.raises(RunMismatchError) as error:
+        run_eval(other, out, engine=CountingEngine("second"))
+    message = str(error.value)
+    assert "temperature: was 0.0, now 0.7" in message and "max_new_tokens: was 256, now 64" in message
+    assert "model:" not in message and "\n" not in message
+    assert (out / "predictions.jsonl").read_text() == before
+    assert json.loads((out / "config.json").read_text())["temperature"] == 0.0
+
+
+def test_the_same_run_resumes_whatever_its_batch_size_and_path_spelling(scripted_run, monkeypatch):
+    cfg, out = scripted_run
+    lines = (out / "predictions.jsonl").read_text().splitlines(keepends=True)
+    (out / "predictions.jsonl").write_text("".join(lines[:2]))
+    monkeypatch.chdir(Path(cfg.data).parent)
+    same = dataclasses.replace(cfg, data=Path(cfg.data).name, batch_size=1, max_in_flight=3)
+    engine = CountingEngine("resumed")
+    run_eval(same, out, engine=engine)
+    assert engine.prompts == 4
+    assert _outputs(out) == ["first"] * 2 + ["resumed"] * 4
+    assert json.loads((out / "config.json").read_text())["batch_size"] == 1
+
+
+def test_overwrite_replaces_another_run(scripted_run):
+    cfg, out = scripted_run
+    (out / "metrics.json").write_text("{}")
+    other = dataclasses.replace(cfg, seed=1)
+    engine = CountingEngine("second")
+    run_eval(other, out, engine=engine, overwrite=True)
+    assert engine.prompts == 6 and _outputs(out) == ["second"] * 6
+    assert not (out / "metrics.json").exists()
+    assert json.loads((out / "config.json").read_text())["seed"] == 1
+
+
+def test_predictions_of_an_unknown_run_are_not_resumed(scripted_run):
+    cfg, out = scripted_run
+    (out / "config.json").unlink()
+    with pytest.raises(RunMismatchError, match="holds predictions of an unknown run"):
+        run_eval(cfg, out, engine=CountingEngine("second"))
+    run_eval(cfg, out, engine=CountingEngine("second"), overwrite=True)
+    assert _outputs(out) == ["second"] * 6
+
+
+def test_a_model_folder_is_never_taken_for_a_run_folder(scripted_run):
+    cfg, _ = scripted_run
+    model = Path(cfg.model)
+    config = (model / "config.json").read_text()
+    for overwrite in (False, True):
+        with pytest.raises(RunMismatchError, match="not an evaluation run's"):
+            run_eval(cfg, model, engine=CountingEngine("x"), overwrite=overwrite)
+    assert (model / "config.json").read_text() == config and not (model / "predictions.jsonl").exists()
+
+
+def test_cli_refuses_another_run_with_one_line_and_resumes_the_same(scripted_run):
+    from typer.testing import CliRunner
+
+    from groundrl.cli.app import app
+
+    cfg, out = scripted_run
+    args = ["eval", "--model", cfg.model, "--data", cfg.data, "--out", str(out), "family=qwen2-vl"]
+    refused = CliRunner().invoke(app, [*args, "--temperature", "0.5"])
+    assert refused.exit_code == 2, refused.output
+    assert refused.stderr.strip().splitlines() == [
+        f"error: --out: {out} holds another run (temperature: was 0.0, now 0.5); --overwrite replaces it"
+    ]
+    resumed = CliRunner().invoke(app, [*args, "batch_size=2"])
+    assert resumed.exit_code == 0, resumed.output
+    assert _outputs(out) == ["first"] * 6 and (out / "metrics.json").exists()

@@ -24,7 +24,10 @@ def evaluate(
     suite: Annotated[str | None, typer.Option(help="refcoco, screenspot, vstar, mig-bench, lisa-grounding.")] = None,
     root: Annotated[str | None, typer.Option(help="The suite's folder in its published layout.")] = None,
     data: Annotated[str | None, typer.Option(help="A file of records instead of a suite.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Run folder; rerunning with it resumes.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Run folder; rerunning the same run into it resumes.")] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace another run found in --out (its predictions are deleted).")
+    ] = False,
     samples: Annotated[int | None, typer.Option(min=1, help="Answers per query (test-time scaling).")] = None,
     temperature: Annotated[float | None, typer.Option(min=0.0, help="0: greedy.")] = None,
     max_thinking_tokens: Annotated[
@@ -45,10 +48,10 @@ def evaluate(
     given = {"model": model, "suite": suite, "root": root, "data": data, "samples": samples, "temperature": temperature}
     given["max_thinking_tokens"] = max_thinking_tokens
     options = [f"{k}={v}" for k, v in given.items() if v is not None]
-    _evaluate(config, out, options + args)
+    _evaluate(config, out, options + args, overwrite)
 
 
-def _evaluate(config: Path | None, out: Path, overrides: list[str]) -> None:
+def _evaluate(config: Path | None, out: Path, overrides: list[str], overwrite: bool = False) -> None:
     from groundrl.eval.report import markdown_table, write_reports
     from groundrl.eval.runner import EvalConfig, run_eval
 
@@ -59,7 +62,7 @@ def _evaluate(config: Path | None, out: Path, overrides: list[str]) -> None:
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=console) as bar:
             task = bar.add_task("evaluating", total=None)
-            run_eval(cfg, out, progress=lambda done, total: bar.update(task, completed=done, total=total))
+            run_eval(cfg, out, lambda done, total: bar.update(task, completed=done, total=total), overwrite=overwrite)
         metrics = write_reports(out)
     except (ConfigError, InputError, ValueError, FileNotFoundError) as e:
         fail(e)

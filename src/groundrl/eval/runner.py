@@ -4,6 +4,9 @@ predictions file that survives any crash, then compute metrics and reports from 
 Resuming: every batch is appended, flushed and fsynced as one unit; a rerun with the same run folder
 drops a half-written last line and skips the (split, id) pairs already there. Metrics come from the
 predictions file, so an interrupted and resumed run gives exactly the metrics of an uninterrupted one.
+
+Identity: the run folder's config.json records the run; a rerun resumes only when its identity (model,
+records, every setting that changes a prediction) is the same, so two runs' predictions never mix.
 """
 
 from __future__ import annotations
@@ -27,6 +30,33 @@ from groundrl.models.prompts import prompt_messages
 
 log = logging.getLogger(__name__)
 PREDICTIONS = "predictions.jsonl"
+CONFIG = "config.json"
+RUN_FILES = (CONFIG, PREDICTIONS, "metrics.json", "report.md", "report.html")  # what --overwrite deletes
+# What makes two evaluations one run: not batch_size, limit (a larger one extends a run), concurrency,
+# the servers' addresses or their key, which change how fast predictions come, not what they are.
+IDENTITY = (
+    "model",
+    "engine",
+    "suite",
+    "root",
+    "data",
+    "format",
+    "image_root",
+    "family",
+    "prompt",
+    "samples",
+    "temperature",
+    "top_p",
+    "max_new_tokens",
+    "max_thinking_tokens",
+    "seed",
+    "aggregate",
+)
+_PATHS = ("root", "data", "image_root")
+
+
+class RunMismatchError(ValueError):
+    """The run folder holds another run's predictions (or is no evaluation run folder at all)."""
 
 
 @dataclass(frozen=True)
@@ -159,23 +189,97 @@ def prediction_row(
     }
 
 
+def run_identity(config: dict) -> dict:
+    """What makes two evaluations the same run, from a config as config.json stores it: the model, the
+    records and every setting that changes a prediction (IDENTITY), with paths made absolute.
+
+    >>> run_identity({"model": "served", "engine": "openai", "temperature": 0.7})["temperature"]
+    0.7
+    """
+    defaults = to_dict(EvalConfig())
+    identity = {key: config.get(key, defaults[key]) for key in IDENTITY}
+    local_model = identity["engine"] != "openai" and Path(identity["model"]).exists()
+    for key in [*_PATHS, *(["model"] if local_model else [])]:
+        if identity[key]:
+            identity[key] = str(Path(identity[key]).resolve())
+    return identity
+
+
+def _stored_config(out: Path) -> dict | None:
+    """The config.json of the run in `out`: None when there is none, or it cannot be read.
+
+    Raises:
+        RunMismatchError: a config.json that is not an evaluation's (a model's or a training run's).
+    """
+    try:
+        stored = json.loads((out / CONFIG).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(stored, dict) or "engine" not in stored or "model_type" in stored:
+        raise RunMismatchError(
+            f"--out: {out} holds a config.json that is not an evaluation run's; choose another folder"
+        )
+    return stored
+
+
+def _differences(before: dict, now: dict) -> str:
+    """`key: was X, now Y` for every key whose value changed, joined on one line."""
+    return "; ".join(f"{key}: was {before[key]!r}, now {now[key]!r}" for key in now if before[key] != now[key])
+
+
+def claim_run_folder(cfg: EvalConfig, out: Path, overwrite: bool = False) -> None:
+    """Make `out` this run's folder and record the run in its config.json: a new folder, the same run's
+    (resumed), or, with `overwrite`, another evaluation run's, whose files are deleted first.
+
+    Raises:
+        RunMismatchError: `out` is a file, is not an evaluation run folder, or holds predictions of a run with
+            another identity (the message names what differs) or of an unknown one, and not `overwrite`.
+    """
+    if out.exists() and not out.is_dir():
+        raise RunMismatchError(f"--out: {out} is a file, not a run folder")
+    stored = _stored_config(out)
+    config = to_dict(cfg)
+    if overwrite:
+        for name in RUN_FILES:
+            (out / name).unlink(missing_ok=True)
+    elif (out / PREDICTIONS).exists():
+        if stored is None:
+            raise RunMismatchError(
+                f"--out: {out} holds predictions of an unknown run (no readable {CONFIG}); --overwrite replaces them"
+            )
+        differ = _differences(run_identity(stored), run_identity(config))
+        if differ:
+            raise RunMismatchError(f"--out: {out} holds another run ({differ}); --overwrite replaces it")
+    out.mkdir(parents=True, exist_ok=True)
+    partial = out / f".{CONFIG}.partial"
+    partial.write_text(json.dumps(config, indent=2))
+    partial.replace(out / CONFIG)  # a crash never leaves a half-written config.json
+
+
 def run_eval(
-    cfg: EvalConfig, out: Path, progress: Callable[[int, int], None] | None = None, engine: Engine | None = None
+    cfg: EvalConfig,
+    out: Path,
+    progress: Callable[[int, int], None] | None = None,
+    engine: Engine | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Generate and judge every pending record; returns the predictions file.
 
     Args:
         cfg: what to evaluate and how.
-        out: the run folder (created; resumed when it holds predictions).
+        out: the run folder (created; resumed when it holds predictions of the same run).
         progress: called with (done, total) after every batch.
         engine: an engine to use instead of the one `cfg` names (tests, or one shared by several runs).
+        overwrite: replace another run found in `out` (its predictions and reports are deleted).
+
+    Raises:
+        RunMismatchError: `out` holds another run and not `overwrite` (see claim_run_folder).
     """
     if cfg.aggregate not in AGGREGATIONS:
         raise ValueError(f"aggregate={cfg.aggregate!r}; expected one of {', '.join(AGGREGATIONS)}")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
     splits = load_splits(cfg)
     family = resolve_family(cfg)
+    claim_run_folder(cfg, out, overwrite)  # after the settings proved usable: --overwrite deletes the old run
     path = out / PREDICTIONS
     done = done_ids(path)
     pending = [(s, r) for s in splits for r in s.records if (s.name, str(r.id)) not in done]
