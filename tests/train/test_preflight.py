@@ -139,6 +139,21 @@ def test_a_model_of_an_unknown_family(paths):
         _check(SFTRunConfig, _base(paths))
 
 
+def test_a_hub_id_counts_only_when_it_is_in_the_local_cache(paths, monkeypatch):
+    import huggingface_hub.constants
+
+    cache = paths / "hub"
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    with pytest.raises(ConfigError, match="model: no such folder 'org/vlm'"):
+        _check(SFTRunConfig, [*_base(paths), "model=org/vlm"])
+    snapshot = cache / "models--org--vlm" / "snapshots" / "abc123"
+    snapshot.mkdir(parents=True)
+    (cache / "models--org--vlm" / "refs").mkdir()
+    (cache / "models--org--vlm" / "refs" / "main").write_text("abc123")
+    (snapshot / "config.json").write_text(json.dumps({"model_type": "qwen3_vl"}))
+    _check(SFTRunConfig, [*_base(paths), "model=org/vlm"])
+
+
 def test_refcoco_reads_a_folder_and_only_a_folder(paths):
     _check(SFTRunConfig, [*_base(paths), f"data={paths}", "format=refcoco"])
     with pytest.raises(ConfigError, match="is not a folder"):

@@ -20,6 +20,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from huggingface_hub import try_to_load_from_cache
+from huggingface_hub.errors import HFValidationError
 from trl import GRPOConfig, SFTConfig
 
 from groundrl.config import ConfigError, coerce
@@ -72,7 +74,8 @@ def _choice(key: str, value: object, valid: Iterable[str]) -> ConfigError:
 
 
 def check_model(model: str, family: str | None) -> None:
-    """`model` is a saved checkpoint folder of a known family (its config.json is read, no weights).
+    """`model` is a saved checkpoint folder (or a hub id already in the local hub cache) of a known family:
+    its config.json is read, no weights.
 
     Raises:
         ConfigError: missing, not a folder, no or unreadable config.json, unknown family.
@@ -81,14 +84,17 @@ def check_model(model: str, family: str | None) -> None:
         raise ConfigError("model: a checkpoint folder is required")
     path = Path(model)
     if not path.exists():
-        raise ConfigError(f"model: no such folder {model!r} (a saved checkpoint folder; download hub models first)")
-    if not path.is_dir():
+        config = _cached_hub_config(model)
+        if config is None:
+            raise ConfigError(f"model: no such folder {model!r} (a checkpoint folder, or a hub id downloaded first)")
+    elif not path.is_dir():
         raise ConfigError(f"model: {model!r} is a file, not a checkpoint folder")
-    config = path / "config.json"
+    else:
+        config = path / "config.json"
+        if not config.exists():
+            raise ConfigError(f"model: {model!r} has no config.json; it is not a saved checkpoint")
     try:
         model_type = json.loads(config.read_text()).get("model_type")
-    except FileNotFoundError as e:
-        raise ConfigError(f"model: {model!r} has no config.json; it is not a saved checkpoint") from e
     except (OSError, ValueError, AttributeError) as e:
         raise ConfigError(f"model: cannot read {str(config)!r} ({type(e).__name__})") from e
     if family is not None and family not in FAMILIES:
@@ -97,6 +103,15 @@ def check_model(model: str, family: str | None) -> None:
         get_family(str(model_type))
     except UnknownFamilyError as e:
         raise ConfigError(f"model: {model!r} has model_type {model_type!r}, not a supported family") from e
+
+
+def _cached_hub_config(repo_id: str) -> Path | None:
+    """The config.json of hub model `repo_id` in the local hub cache (never the network), or None."""
+    try:
+        found = try_to_load_from_cache(repo_id, "config.json")
+    except HFValidationError:
+        return None
+    return Path(found) if isinstance(found, str) else None
 
 
 def check_data(data: str, fmt: str, image_root: str | None) -> None:
