@@ -1,72 +1,235 @@
-"""SIGKILL a training run after its first checkpoint and resume: the step count continues, the optimizer
-state is restored (Adam's own step counter covers both halves), and no half-written checkpoint is used."""
+"""Resume restores everything: a run SIGKILLed after its step-3 checkpoint and resumed to step 6 ends where an
+uninterrupted 6-step run ends (weights, optimizer, step, data position, RNG), for SFT and GRPO, full model and
+LoRA; a checkpoint without weights that fit the model refuses to resume."""
 
 import json
-import os
+import logging
+import shutil
 import signal
 import subprocess
 import sys
-import time
+from pathlib import Path
 
+import pytest
 import torch
-from safetensors.torch import load_file
+import yaml
+from safetensors.torch import load_file, save_file
 
+from groundrl.config import load_config
 from groundrl.synth import SynthOptions, generate
-from groundrl.train.common import COMPLETE
-from helpers import run_cli
+from groundrl.train import grpo, sft
+from groundrl.train.checkpoints import ResumeError, saved_weights
+from groundrl.train.common import COMPLETE, drop_logs_after, resume_point
+from groundrl.train.models import load_for_training
 
-STEPS = 16
+STEPS, SAVE = 6, 3
+RECIPES = {"sft": (sft.SFTRunConfig, sft.run_sft), "grpo": (grpo.GRPORunConfig, grpo.run_grpo)}
+# Logged numbers that measure the machine, not the training, and transformers' summary `train_loss`, the mean
+# over the steps of one `train()` call (the resumed run's: steps 4-6).
+SUMMARY = {"train_runtime", "train_samples_per_second", "train_steps_per_second", "step_time", "train_loss"}
+
+# Runs a recipe in its own process and SIGKILLs that process once step SAVE + 1 is logged: the step-SAVE
+# checkpoint is complete, the next step's log line is written, the run is half way to the next checkpoint.
+KILLED_RUN = """
+import os, signal, sys
+from transformers import TrainerCallback
+from groundrl.config import load_config
+from groundrl.train import grpo, sft
+
+class Kill(TrainerCallback):
+    def on_log(self, args, state, control, **kwargs):
+        if state.global_step == int(sys.argv[4]):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+recipe = {"sft": (sft.SFTRunConfig, sft.run_sft), "grpo": (grpo.GRPORunConfig, grpo.run_grpo)}[sys.argv[1]]
+recipe[1](load_config(recipe[0], sys.argv[2], [f"output_dir={sys.argv[3]}"]), callbacks=[Kill()])
+"""
 
 
-def args(model, data, out):
-    return [
-        "sft",
-        f"model={model}",
-        f"data={data}",
-        f"output_dir={out}",
-        f"trl.max_steps={STEPS}",
-        "trl.save_steps=2",
-        "trl.per_device_train_batch_size=4",
-        "trl.learning_rate=0.001",
-        "trl.seed=3",
-        "trl.data_seed=3",
-    ]
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("resume-data")
+    return generate("rec", 4, root, seed=4, opts=SynthOptions(min_size=56, max_size=70))
 
 
-def test_sigkill_then_resume_matches_an_uninterrupted_run(tiny_models, tmp_path):
-    data = generate("rec", 24, tmp_path / "data", seed=4, opts=SynthOptions(min_size=56, max_size=70))
-    model = tiny_models["qwen2.5-vl"]
-    run_cli(*args(model, data, tmp_path / "clean"), check=True)
+def write_config(path: Path, kind: str, model: Path, data: Path, lora: bool) -> Path:
+    """A recipe config of STEPS steps with a checkpoint every SAVE steps; one record a step out of 4, so the
+    6 steps cross an epoch boundary."""
+    trl = {"max_steps": STEPS, "save_steps": SAVE, "seed": 3, "data_seed": 3, "logging_steps": 1}
+    cfg = {"model": str(model), "data": str(data), "trl": trl}
+    if lora:
+        cfg["lora"] = {"enabled": True, "r": 4, "alpha": 8}  # dropout 0.05: the RNG matters
+    if kind == "sft":
+        trl |= {"per_device_train_batch_size": 1, "learning_rate": 1e-3}
+    else:
+        trl |= {
+            "per_device_train_batch_size": 2,
+            "num_generations": 2,
+            "max_completion_length": 6,
+            "learning_rate": 1e-2,
+            "beta": 0.0,
+        }
+        # length and repetition vary between a random model's completions: a learning signal
+        cfg["rewards"] = [
+            {"name": "length_penalty", "weight": 1.0, "options": {"max_chars": 8}},
+            {"name": "repetition_penalty", "weight": 1.0, "options": {"n": 1}},
+        ]
+    path.write_text(yaml.safe_dump(cfg))
+    return path
 
-    out = tmp_path / "killed"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "groundrl", *args(model, data, out)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 300
-    while time.time() < deadline and not (out / "checkpoint-2" / COMPLETE).exists():
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert (out / "checkpoint-2" / COMPLETE).exists()
-    assert not (out / f"checkpoint-{STEPS}").exists(), "the kill should land before the end"
-    half = out / "checkpoint-99"  # as if killed while writing a later checkpoint
-    half.mkdir()
-    (half / "config.json").write_text("{")
 
-    run_cli(*args(model, data, out), "--resume", check=True)
-    assert (out / "incomplete-checkpoint-99").exists() and not half.exists()
-    state = json.loads((out / f"checkpoint-{STEPS}" / "trainer_state.json").read_text())
-    assert state["global_step"] == STEPS
-    losses = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert max(r["step"] for r in losses) == STEPS
-    # A fresh optimizer would have counted only the resumed steps.
-    optimizer = torch.load(out / f"checkpoint-{STEPS}" / "optimizer.pt", weights_only=False)
-    assert {int(s["step"]) for s in optimizer["state"].values()} == {STEPS}
-    clean = torch.load(tmp_path / "clean" / f"checkpoint-{STEPS}" / "optimizer.pt", weights_only=False)
-    assert {int(s["step"]) for s in clean["state"].values()} == {STEPS}
-    # The weights at the checkpoint the run resumed from are the uninterrupted run's, bit for bit.
-    resumed_from = load_file(out / "checkpoint-2" / "model.safetensors")
-    for name, tensor in load_file(tmp_path / "clean" / "checkpoint-2" / "model.safetensors").items():
-        assert torch.equal(tensor, resumed_from[name]), name
+def run(kind: str, config: Path, out: Path, *overrides: str):
+    config_cls, recipe = RECIPES[kind]
+    return recipe(load_config(config_cls, config, [f"output_dir={out}", *overrides]))
+
+
+def start_killed_run(kind: str, config: Path, out: Path) -> subprocess.Popen:
+    """Start KILLED_RUN in its own process (its imports overlap whatever the test does meanwhile)."""
+    args = [sys.executable, "-c", KILLED_RUN, kind, str(config), str(out), str(SAVE + 1)]
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def assert_killed(proc: subprocess.Popen) -> None:
+    _, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == -signal.SIGKILL, stderr[-3000:]
+
+
+def metrics(out: Path, kind: str, resumed_at: int | None = None) -> list[dict]:
+    """metrics.jsonl without SUMMARY. SFT's cumulative `num_tokens` becomes the tokens of each step, counted
+    from 0 again after `resumed_at`: TRL's SFTTrainer keeps that counter outside the checkpoint (GRPO's is
+    the Trainer state's `num_input_tokens_seen`, which a resume restores)."""
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    rows = [{k: v for k, v in row.items() if k not in SUMMARY} for row in rows]
+    before = 0
+    for row in rows:
+        if kind == "sft" and "num_tokens" in row:
+            before = 0 if row["step"] - 1 == resumed_at else before
+            row["num_tokens"], before = row["num_tokens"] - before, row["num_tokens"]
+    return rows
+
+
+def weights(out: Path) -> dict[str, torch.Tensor]:
+    files = [out / "model.safetensors", out / "adapter_model.safetensors"]
+    return load_file(next(f for f in files if f.exists()))
+
+
+def max_abs_difference(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+    assert a.keys() == b.keys()
+    return max((a[k].double() - b[k].double()).abs().max().item() for k in a)
+
+
+def optimizer_difference(a: Path, b: Path) -> float:
+    """Max abs difference of every tensor of two saved AdamW states (exp_avg, exp_avg_sq, step)."""
+    sa, sb = (torch.load(p / "optimizer.pt", weights_only=False)["state"] for p in (a, b))
+    assert sa.keys() == sb.keys() and sa
+    return max((sa[i][k].double() - sb[i][k].double()).abs().max().item() for i in sa for k in sa[i])
+
+
+def rng_states(checkpoint: Path) -> dict:
+    """The python, numpy and torch RNG states the Trainer saved, as plain lists."""
+    state = torch.load(checkpoint / "rng_state.pth", weights_only=False)
+    return {"python": state["python"], "numpy": plain(state["numpy"]), "cpu": state["cpu"].tolist()}
+
+
+def plain(value):
+    if isinstance(value, tuple | list):
+        return [plain(v) for v in value]
+    return value.tolist() if hasattr(value, "tolist") else value
+
+
+@pytest.mark.parametrize("kind", ["sft", "grpo"])
+@pytest.mark.parametrize("lora", [False, True], ids=["full", "lora"])
+def test_sigkill_then_resume_ends_where_an_uninterrupted_run_ends(tiny_models, data, tmp_path, kind, lora):
+    config = write_config(tmp_path / "config.yaml", kind, tiny_models["qwen2.5-vl"], data, lora)
+    killed = tmp_path / "killed"
+    proc = start_killed_run(kind, config, killed)
+    run(kind, config, tmp_path / "clean")
+    assert_killed(proc)
+    assert (killed / f"checkpoint-{SAVE}" / COMPLETE).exists()
+    assert not (killed / f"checkpoint-{STEPS}").exists(), "the kill should land before the end"
+    assert max(r["step"] for r in metrics(killed, kind)) == SAVE + 1, "the killed run logged a step past its checkpoint"
+
+    trainer = run(kind, config, killed, "resume=true")
+
+    clean = tmp_path / "clean"
+    assert trainer.state.global_step == STEPS
+    assert json.loads((killed / f"checkpoint-{STEPS}" / "trainer_state.json").read_text())["global_step"] == STEPS
+    # The weights: the final model, and the checkpoint written at the end.
+    assert max_abs_difference(weights(clean), weights(killed)) <= 1e-6
+    assert max_abs_difference(weights(clean / "checkpoint-6"), weights(killed / "checkpoint-6")) <= 1e-6
+    assert max_abs_difference(weights(clean), weights(clean / "checkpoint-3")) > 1e-4, "training moved the weights"
+    # Adam's moments and step counts (a fresh optimizer would have counted 3 steps).
+    assert optimizer_difference(clean / "checkpoint-6", killed / "checkpoint-6") <= 1e-6
+    # The data position and the RNG: steps 4-6 saw the same samples and drew the same numbers, so every logged
+    # number agrees (loss, grad norm, rewards, token counts); the step-4 line of the killed run was dropped.
+    assert metrics(killed, kind, resumed_at=SAVE) == metrics(clean, kind)
+    assert [r["step"] for r in metrics(clean, kind) if "loss" in r] == list(range(1, STEPS + 1))
+    assert rng_states(clean / "checkpoint-6") == rng_states(killed / "checkpoint-6")
+
+
+def test_the_newest_complete_checkpoint_is_resumed_and_a_half_written_one_moved_aside(tmp_path):
+    for step, complete in [(3, True), (6, True), (9, False)]:  # 9: killed while writing it
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        if complete:
+            (tmp_path / f"checkpoint-{step}" / COMPLETE).write_text(str(step))
+    cfg = sft.SFTRunConfig(model="base-model", output_dir=str(tmp_path), resume=True)
+    assert resume_point(cfg) == str(tmp_path / "checkpoint-6")
+    assert (tmp_path / "incomplete-checkpoint-9").is_dir() and not (tmp_path / "checkpoint-9").exists()
+
+
+def test_a_killed_run_s_log_lines_past_the_checkpoint_are_dropped(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_text("".join(json.dumps({"step": s, "loss": 1.0}) + "\n" for s in (1, 2, 3, 4)) + '{"step": 5, "lo')
+    assert drop_logs_after(path, 3) == 2
+    assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [1, 2, 3]
+
+
+def test_resume_without_a_complete_checkpoint_says_so_and_starts_at_step_0(tmp_path, caplog):
+    cfg = sft.SFTRunConfig(model="base-model", output_dir=str(tmp_path), resume=True)
+    with caplog.at_level(logging.WARNING):
+        assert resume_point(cfg) is None
+    assert f"resume: no complete checkpoint in {tmp_path}; training starts at step 0 from base-model" in caplog.text
+
+
+@pytest.fixture
+def saved_checkpoint(tiny_models, tmp_path):
+    """A tiny model and a copy of its folder, as save_pretrained wrote it (the names a checkpoint has)."""
+    model, _, _ = load_for_training(str(tiny_models["qwen2.5-vl"]))
+    folder = tmp_path / "checkpoint-3"
+    shutil.copytree(tiny_models["qwen2.5-vl"], folder)
+    return model, folder
+
+
+def test_saved_weights_are_read_by_save_pretrained_names(saved_checkpoint):
+    model, folder = saved_checkpoint
+    on_disk = load_file(folder / "model.safetensors")
+    assert "model.visual.patch_embed.proj.weight" not in on_disk and "visual.patch_embed.proj.weight" in on_disk
+    restored = saved_weights(model, folder)
+    assert restored.keys() == model.state_dict().keys()
+    assert torch.equal(restored["model.visual.patch_embed.proj.weight"], on_disk["visual.patch_embed.proj.weight"])
+
+
+def test_a_checkpoint_without_weights_that_fit_refuses(saved_checkpoint, tmp_path):
+    model, folder = saved_checkpoint
+    on_disk = load_file(folder / "model.safetensors")
+    save_file({f"renamed.{k}": v for k, v in on_disk.items()}, folder / "model.safetensors")
+    with pytest.raises(ResumeError, match=r"do not fit the model: \d+ missing_keys .* unexpected_keys"):
+        saved_weights(model, folder)
+    (folder / "model.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(ResumeError, match="cannot read the weights of"):
+        saved_weights(model, folder)
+    (folder / "model.safetensors").unlink()
+    with pytest.raises(ResumeError, match="holds no model weights") as error:
+        saved_weights(model, folder)
+    assert "\n" not in str(error.value)
+
+
+def test_a_resume_that_cannot_restore_the_weights_trains_nothing(tiny_models, data, tmp_path):
+    config = write_config(tmp_path / "config.yaml", "sft", tiny_models["qwen2.5-vl"], data, lora=True)
+    out = tmp_path / "run"
+    checkpoint = out / f"checkpoint-{SAVE}"
+    shutil.copytree(tiny_models["qwen2.5-vl"], checkpoint)  # full weights, no adapter: a LoRA run cannot use it
+    (checkpoint / COMPLETE).write_text(str(SAVE))
+    with pytest.raises(ResumeError, match="holds no LoRA adapter weights"):
+        run("sft", config, out, "resume=true")
+    assert not (out / "metrics.jsonl").exists() and not (out / f"checkpoint-{STEPS}").exists()

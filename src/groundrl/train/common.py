@@ -19,6 +19,7 @@ from transformers import TrainerCallback
 from groundrl.config import ConfigError, to_dict
 from groundrl.data.pipeline import read_sources, split_sources
 from groundrl.data.records import Record
+from groundrl.train.checkpoints import RestoreWeights, saved_weights
 from groundrl.train.models import LoraOptions
 
 log = logging.getLogger(__name__)
@@ -136,17 +137,56 @@ def start_run(cfg: Any) -> Path:
 
 
 def train_and_save(trainer: Any, cfg: TrainCommon) -> Any:
-    """Train (resuming when asked), then save the final model and its processor to output_dir."""
-    trainer.train(resume_from_checkpoint=resume_point(cfg))
+    """Train (resuming when asked: weights, optimizer, scheduler, step, data position, RNG), then save the final
+    model and its processor to output_dir.
+
+    Raises:
+        ResumeError: the checkpoint to resume from holds no weights that fit the model (before any step).
+    """
+    checkpoint = resume_point(cfg)
+    if checkpoint is not None:
+        # transformers' own resume misses save_pretrained's names: restore the weights by them (checkpoints.py)
+        trainer.add_callback(RestoreWeights(checkpoint, saved_weights(trainer.model, checkpoint)))
+        drop_logs_after(Path(cfg.output_dir) / "metrics.jsonl", checkpoint_step(checkpoint))
+    trainer.train(resume_from_checkpoint=checkpoint)
     trainer.save_model(cfg.output_dir)
     trainer.processing_class.save_pretrained(cfg.output_dir)
     return trainer
 
 
 def resume_point(cfg: TrainCommon) -> str | None:
+    """The checkpoint to resume from: None when not resuming, or (logged) when output_dir has no complete one."""
     if not cfg.resume:
         return None
     checkpoint = last_complete_checkpoint(cfg.output_dir)
     if checkpoint is None:
-        log.warning("resume: no complete checkpoint in %s; starting from the beginning", cfg.output_dir)
+        log.warning(
+            "resume: no complete checkpoint in %s; training starts at step 0 from %s", cfg.output_dir, cfg.model
+        )
+    else:
+        log.info("resume: continuing from %s", checkpoint)
     return checkpoint
+
+
+def checkpoint_step(checkpoint: str | Path) -> int:
+    """The global step of a `checkpoint-N` folder: N."""
+    match = _CHECKPOINT.match(Path(checkpoint).name)
+    if match is None:
+        raise ValueError(f"not a checkpoint folder: {checkpoint}")
+    return int(match.group(1))
+
+
+def drop_logs_after(path: Path, step: int) -> int:
+    """Remove the log lines of steps after `step`: a killed run logged them, the resumed run logs them again
+    (and a line cut short by the kill).
+
+    Returns:
+        The number of lines removed.
+    """
+    if not path.exists():
+        return 0
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [line for line in lines if line.endswith("\n") and json.loads(line)["step"] <= step]
+    if len(kept) < len(lines):
+        path.write_text("".join(kept), encoding="utf-8")
+    return len(lines) - len(kept)
