@@ -42,9 +42,10 @@ def to_record(obj: dict[str, Any], ctx: ReadContext) -> Record:
             raise ctx.error(name, f"expected {expected}, got {type(value).__name__}", "bad_type")
     if obj.get("messages") is not None:
         check_messages(obj["messages"], ctx)
-    for name in ("choices", "labels"):
-        if obj.get(name) is not None and not all(type(c) is str for c in obj[name]):
-            raise ctx.error(name, "expected a list of strings", "bad_type")
+    if obj.get("choices") is not None and not all(type(c) is str for c in obj["choices"]):
+        raise ctx.error("choices", "expected a list of strings", "bad_type")
+    if obj.get("labels") is not None and not all(type(c) is str for c in obj["labels"]):
+        raise ctx.error("labels", "expected a list of strings", "bad_type")
     record = Record(**obj)
     if all(type(p) is str for p in record.images):
         record.images = [ctx.resolve(p) for p in record.images]

@@ -31,6 +31,7 @@ from groundrl.data.formats.base import (
     conversations_to_messages,
     default_turns,
     extras,
+    flat_content,
     image_list,
     item_id,
     messages_to_conversations,
@@ -50,8 +51,8 @@ def _read(obj: dict[str, Any], ctx: ReadContext, box_task: str) -> Record:
     turns = ctx.get(obj, "conversations", list)
     messages = conversations_to_messages(turns, ctx)
     reward_method = ctx.get(obj, "accu_reward_method", str, required=False)
-    target = _target(messages, ctx, reward_method)
-    task = ctx.get(obj, "task", str, required=False) or _task(target, len(images), box_task)
+    inferred, target = _answer(messages, ctx, reward_method, len(images), box_task)
+    task = (ctx.get(obj, "task", str) if "task" in obj else None) or inferred  # `in` first: this runs per line
     if task == "point" and target["boxes"] is None and target["answer"] is not None:
         point = parse_point(target["answer"])
         target |= {"point": point, "answer": None} if point is not None else {}
@@ -62,8 +63,8 @@ def _read(obj: dict[str, Any], ctx: ReadContext, box_task: str) -> Record:
         image_sizes=ctx.sizes(images),
         task=task,
         messages=messages,
-        choices=ctx.get(obj, "choices", list, required=False),
-        image_index=ctx.get(obj, "image_index", int, required=False) or 0,
+        choices=ctx.get(obj, "choices", list) if "choices" in obj else None,
+        image_index=(ctx.get(obj, "image_index", int) or 0) if "image_index" in obj else 0,
         source=ctx.path,
         reward_method=reward_method,
         meta=id_meta | extras(obj, *_KEYS),
@@ -71,34 +72,28 @@ def _read(obj: dict[str, Any], ctx: ReadContext, box_task: str) -> Record:
     )
 
 
-def _target(messages: list[dict[str, Any]], ctx: ReadContext, reward_method: str | None) -> dict[str, Any]:
-    """boxes / labels / answer from the last gpt turn (nothing when there is none)."""
-    last = max((k for k, m in enumerate(messages) if m["role"] == "assistant"), default=None)
-    if last is None:
-        return {"boxes": None, "labels": None, "answer": None}
-    text = messages[last]["content"]
-    detection = detection_answer(text, ctx, f"conversations[{last}]", reward_method)
-    if detection is not None:
-        return {"boxes": detection[0], "labels": detection[1], "answer": None}
+def _answer(
+    messages: list[dict[str, Any]], ctx: ReadContext, reward_method: str | None, n_images: int, box_task: str
+) -> tuple[str, dict[str, Any]]:
+    """The task the last gpt turn implies, and its target: `boxes`, `labels` and `answer`."""
+    text, field = _last_answer(messages)
+    if text is not None and ("bbox_2d" in text or reward_method in OD_REWARDS):  # the cheap test first
+        detection = detection_answer(text, ctx, field, reward_method)
+        if detection is not None:
+            return "detection", {"boxes": detection[0], "labels": detection[1], "answer": None}
     boxes, answer = box_or_answer(text)
-    return {"boxes": boxes, "labels": None, "answer": answer}
+    if boxes is None:
+        return "qa", {"boxes": None, "labels": None, "answer": answer}
+    task = "multi_image" if box_task == "rec" and n_images > 1 else box_task
+    return task, {"boxes": boxes, "labels": None, "answer": None}
 
 
-def _task(target: dict[str, Any], n_images: int, box_task: str) -> str:
-    """The task an item's target implies when the item names none."""
-    if target["labels"] is not None:
-        return "detection"
-    if target["boxes"] is None:
-        return "qa"
-    return "multi_image" if box_task == "rec" and n_images > 1 else box_task
-
-
-def _inferred_task(record: Record, box_task: str) -> str:
-    """The task a reader infers from what `from_record` writes for this record (see `_task`)."""
-    if record.labels is not None and (record.boxes or record.reward_method in OD_REWARDS):
-        return "detection"
-    target = {"labels": None, "boxes": record.boxes or None}
-    return _task(target, len(record.images), box_task)
+def _last_answer(messages: list[dict[str, Any]]) -> tuple[str | None, str]:
+    """The text of the last assistant turn (None when there is none) and its source field."""
+    for k in range(len(messages) - 1, -1, -1):
+        if messages[k]["role"] == "assistant":
+            return flat_content(messages[k]["content"]), f"conversations[{k}]"
+    return None, "conversations"
 
 
 def vlmr1_to_record(obj: dict[str, Any], ctx: ReadContext) -> Record:
@@ -112,10 +107,13 @@ def vigorl_eval_to_record(obj: dict[str, Any], ctx: ReadContext) -> Record:
 def _write(record: Record, ctx: WriteContext, box_task: str) -> dict[str, Any]:
     images = [ctx.relative(p) for p in record.images]
     out: dict[str, Any] = written_id(record) | {"image": images[0] if len(images) == 1 else images}
-    out["conversations"] = messages_to_conversations(record.messages or default_turns(record))
+    messages = record.messages or default_turns(record)
+    out["conversations"] = messages_to_conversations(messages)
     if record.reward_method:
         out["accu_reward_method"] = record.reward_method
-    if record.task != _inferred_task(record, box_task):
+    reread = ReadContext(str(ctx.path), 0, ctx.image_root)
+    inferred, _ = _answer(messages, reread, record.reward_method, len(record.images), box_task)
+    if record.task != inferred:  # what a reader of this item would take it for
         out["task"] = record.task
     if record.image_index:
         out["image_index"] = record.image_index
