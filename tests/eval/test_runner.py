@@ -242,3 +242,12 @@ def test_cli_refuses_another_run_with_one_line_and_resumes_the_same(scripted_run
     resumed = CliRunner().invoke(app, [*args, "batch_size=2"])
     assert resumed.exit_code == 0, resumed.output
     assert _outputs(out) == ["first"] * 6 and (out / "metrics.json").exists()
+
+
+def test_a_missing_model_is_one_line_before_any_run_folder(tmp_path):
+    from groundrl.synth import generate
+
+    data = generate("rec", 2, tmp_path / "data", seed=1)
+    with pytest.raises(ValueError, match=r"^model: cannot read the config of '.*nowhere'; give a checkpoint folder$"):
+        run_eval(EvalConfig(model=str(tmp_path / "nowhere"), data=str(data)), tmp_path / "run")
+    assert not (tmp_path / "run").exists()

@@ -138,7 +138,11 @@ def resolve_family(cfg: EvalConfig) -> Family:
         raise ValueError("the openai engine cannot read the model's config: set family=qwen2.5-vl (or another)")
     from transformers import AutoConfig
 
-    return get_family(AutoConfig.from_pretrained(cfg.model).model_type)
+    try:
+        model_type = AutoConfig.from_pretrained(cfg.model).model_type
+    except OSError as e:  # transformers' several-line hub message: a missing folder reads as a bad repo id
+        raise ValueError(f"model: cannot read the config of {cfg.model!r}; give a checkpoint folder") from e
+    return get_family(model_type)
 
 
 def done_ids(path: Path) -> set[tuple[str, str]]:
