@@ -131,3 +131,11 @@ def test_trailing_comma_file_converts(tmp_path):
     (tmp_path / "q.json").write_text(text)
     records = list(read_sources([Source(tmp_path / "q.json", "qwen-vl", IMG)]))
     assert len(records) == 3
+
+
+def test_undecodable_array_and_a_folder_are_one_line_errors(tmp_path):
+    (tmp_path / "bad.json").write_bytes(b'[\n{"a": 1},\n\xff]')
+    assert first_error(tmp_path / "bad.json", "sharegpt") == (
+        f"{tmp_path / 'bad.json'}:3: not UTF-8 text (invalid start byte at byte 12)"
+    )
+    assert first_error(tmp_path, "vlm-r1") == f"{tmp_path}: a folder, not a vlm-r1 file"

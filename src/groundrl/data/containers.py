@@ -44,7 +44,12 @@ def load_json_array(path: Path) -> list[Any]:
     Raises:
         InputError: the file is not JSON (a trailing comma aside) or not an array.
     """
-    text = path.read_text(encoding="utf-8-sig")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise InputError(str(path), line, None, f"not UTF-8 text ({e.reason} at byte {e.start})", "not_utf8") from e
     try:
         data = jsonio.loads(text)
     except json.JSONDecodeError as e:

@@ -202,6 +202,8 @@ def _items(
     fmt = get_format(source.format)
     if not source.path.exists():
         raise InputError(str(source.path), None, None, "no such file or folder", "missing_file")
+    if source.path.is_dir() and fmt.container != "refcoco":
+        raise InputError(str(source.path), None, None, f"a folder, not a {fmt.name} file", "not_a_file")
     if fmt.container in ("jsonl", "json") and is_json_array(source.path):
         yield from _items_of_json_array(source, check)
     elif fmt.container in ("jsonl", "json"):
