@@ -1,11 +1,21 @@
-"""Chat messages for a record, in the shape every Qwen-VL processor's chat template takes."""
+"""Chat messages for a record, in the shape every Qwen-VL processor's chat template takes.
+
+The one place that decides where a record's images go in a conversation, for SFT, GRPO and evaluation
+alike: exactly where its `<image>` markers (or image parts) are, in the turn that carries them. A record
+without any marker shows all its images at the start of its first user turn (VLM-R1's loader does the
+same). Every message comes out with its content as a list of typed parts, so that TRL inserts nothing.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from groundrl.data.records import Record
+from groundrl.data.records import IMAGE_TOKEN, Record
 from groundrl.models.families import Family
+
+
+class ImagePlacementError(ValueError):
+    """A record whose image markers do not match its images."""
 
 
 def grounding_prompt(record: Record, family: Family, template: str | None = None) -> str:
@@ -26,34 +36,69 @@ def build_messages(record: Record, family: Family, template: str | None = None) 
     return [{"role": "user", "content": content}]
 
 
-def with_image_parts(messages: list[dict], n_images: int) -> list[dict]:
-    """Source messages with `<image>` placeholders as image parts (images first when there are none)."""
-    out = []
-    for m in messages:
-        content = m["content"]
-        if isinstance(content, str):
-            pieces = content.split("<image>")
-            parts: list[dict] = []
-            if len(pieces) == 1:
-                parts = [{"type": "image"} for _ in range(n_images)]
-            for k, piece in enumerate(pieces):
-                if k:
-                    parts.append({"type": "image"})
-                if piece:
-                    parts.append({"type": "text", "text": piece})
-            content = parts
-        out.append({"role": m["role"], "content": content})
+def _parts(content: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A message content as typed parts: `<image>` markers of a string become image parts in place."""
+    if isinstance(content, list):
+        return [dict(p) for p in content]
+    parts: list[dict[str, Any]] = []
+    for k, piece in enumerate(content.split(IMAGE_TOKEN)):
+        if k:
+            parts.append({"type": "image"})
+        if piece:
+            parts.append({"type": "text", "text": piece})
+    return parts
+
+
+def count_images(messages: list[dict[str, Any]]) -> int:
+    """Number of image parts in messages whose content is typed parts."""
+    return sum(1 for m in messages for p in m["content"] if isinstance(p, dict) and p.get("type") == "image")
+
+
+def place_images(messages: list[dict[str, Any]], n_images: int) -> list[dict[str, Any]]:
+    """Source messages ({"role", "content": str | parts}) with their images as image parts.
+
+    Image parts go where the `<image>` markers are; with no marker at all, all `n_images` go at the start
+    of the first user turn. ShareGPT roles (human, gpt) are accepted.
+
+    Raises:
+        ImagePlacementError: the markers are neither absent nor one per image.
+
+    >>> place_images([{"role": "user", "content": "Where?<image>"}], 1)[0]["content"]
+    [{'type': 'text', 'text': 'Where?'}, {'type': 'image'}]
+    """
+    out = [{"role": _ROLES.get(m["role"], m["role"]), "content": _parts(m["content"])} for m in messages]
+    markers = count_images(out)
+    if markers == 0 and n_images:
+        first_user = next((m for m in out if m["role"] == "user"), None)
+        if first_user is None:
+            raise ImagePlacementError(f"{n_images} image(s) but no user turn to show them in")
+        first_user["content"] = [*({"type": "image"} for _ in range(n_images)), *first_user["content"]]
+    elif markers != n_images:
+        raise ImagePlacementError(f"{markers} image marker(s) for {n_images} image(s)")
     return out
 
 
+_ROLES = {"human": "user", "gpt": "assistant"}
+
+
+def _last_assistant(messages: list[dict[str, Any]]) -> int:
+    """Index of the last assistant turn, or len(messages) when there is none."""
+    for k in range(len(messages) - 1, -1, -1):
+        if messages[k]["role"] == "assistant":
+            return k
+    return len(messages)
+
+
+def conversation(record: Record) -> list[dict[str, Any]]:
+    """A record's own messages with its images placed (see `place_images`)."""
+    return place_images(record.messages or [], len(record.images))
+
+
 def prompt_messages(record: Record, family: Family, template: str | None = None) -> list[dict[str, Any]]:
-    """What a model is asked: a record's own messages up to its first assistant turn (`<image>`
-    placeholders as image parts), or the family's grounding prompt around its question."""
+    """What a model is asked: a record's own messages before its last assistant turn (the answer it is
+    trained or judged on; earlier turns stay as context), or the family's grounding prompt around its
+    question. The record's first `count_images(result)` images are the ones shown."""
     if not record.messages:
         return build_messages(record, family, template)
-    turns = []
-    for message in record.messages:
-        if message["role"] == "assistant":
-            break
-        turns.append(message)
-    return with_image_parts(turns, len(record.images))
+    messages = conversation(record)
+    return messages[: _last_assistant(messages)]

@@ -132,21 +132,24 @@ def reward_applies(name: str, row: Mapping[str, Any]) -> bool:
     return REWARDS[name].applies(row)
 
 
-def reward_coverage(specs: Iterable[RewardSpec], rows: Iterable[Mapping[str, Any]]) -> tuple[dict[str, int], int, int]:
-    """How many rows each reward applies to, how many rows no target reward applies to, and the row count.
+def reward_coverage(
+    specs: Iterable[RewardSpec], rows: Iterable[Mapping[str, Any]]
+) -> tuple[dict[str, int], int, Counter]:
+    """How many rows each reward applies to, how many rows no target reward applies to, and the rows' tasks.
 
     A target reward is one that reads a target (not format, length or repetition, which score every row).
+    The rows are streamed: any number of them is checked in flat memory.
     """
     specs = list(specs)
     targeted = [s.name for s in specs if REWARDS[s.name].applies is not any_row]
-    counts, skipped, n = dict.fromkeys((s.name for s in specs), 0), 0, 0
+    counts, skipped, tasks = dict.fromkeys((s.name for s in specs), 0), 0, Counter()
     for row in rows:
-        n += 1
+        tasks[row.get("task") or "rec"] += 1
         applying = [s.name for s in specs if reward_applies(s.name, row)]
         for name in applying:
             counts[name] += 1
         skipped += bool(targeted) and not any(name in targeted for name in applying)
-    return counts, skipped, n
+    return counts, skipped, tasks
 
 
 def check_coverage(
@@ -164,10 +167,10 @@ def check_coverage(
     ...
     groundrl.config.ConfigError: rewards: 'iou' applies to 0 of 3 records (format: 3, iou: 0; tasks: qa 3)
     """
-    rows = list(rows)
-    counts, skipped, n = reward_coverage(specs, rows)
-    tasks = ", ".join(f"{t} {c}" for t, c in Counter(r.get("task") or "rec" for r in rows).most_common())
-    summary = f"({', '.join(f'{k}: {v}' for k, v in counts.items())}; tasks: {tasks})"
+    counts, skipped, tasks = reward_coverage(specs, rows)
+    n = sum(tasks.values())
+    by_task = ", ".join(f"{t} {c}" for t, c in tasks.most_common())
+    summary = f"({', '.join(f'{k}: {v}' for k, v in counts.items())}; tasks: {by_task})"
     for name, count in counts.items():
         if n and count == 0:
             raise ConfigError(f"rewards: {name!r} applies to 0 of {n} records {summary}")

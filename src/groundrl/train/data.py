@@ -1,18 +1,39 @@
-"""Records -> TRL datasets: conversational rows with images, plus the columns the rewards read."""
+"""Records -> TRL datasets, streamed: nothing is decoded before training starts.
+
+The records are read (and validated) once into a one-column Arrow table of JSON lines, written under the
+run folder and memory-mapped, so memory stays flat at any size and a resumed run reuses it. Rows are
+built per batch by a `datasets` transform: images are decoded then, resized to the model's input size,
+and the chat messages and reward columns are made from the record. Shuffling, epochs, `max_steps`,
+resuming (the Trainer's own sampler skips the batches already seen) and sharding across processes are
+the Trainer's, since the dataset stays an ordinary map-style `datasets.Dataset`.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import datasets
+from PIL import Image
+
+from groundrl.config import ConfigError
 from groundrl.data.images import load_image
+from groundrl.data.pipeline import Source, read_sources, split_sources
 from groundrl.data.records import Record
 from groundrl.models.families import Family
-from groundrl.models.prompts import prompt_messages, with_image_parts
+from groundrl.models.prompts import ImagePlacementError, build_messages, conversation, count_images, prompt_messages
+
+RECORD_COLUMN = "record"
 
 
 def target_text(record: Record, family: Family, think: str | None = None) -> str:
     """The answer a family should give for a record, in its own coordinate convention."""
-    if record.task == "qa":
+    if record.task == "qa" or (not record.boxes and not record.point):
         body = record.answer or ""
     else:
         width, height = record.image_sizes[record.image_index]
@@ -28,56 +49,149 @@ def target_text(record: Record, family: Family, think: str | None = None) -> str
     return f"<think>{think}</think><answer>{body}</answer>" if think is not None else body
 
 
-def reward_columns(record: Record, family: Family) -> dict[str, Any]:
-    """What the rewards read: target, sizes and the model's coordinate frame (see groundrl.rewards)."""
-    width, height = record.image_sizes[record.image_index]
-    in_w, in_h = family.input_size(width, height)
+def target_columns(record: Record) -> dict[str, Any]:
+    """The reward columns that carry a record's targets, typed per target (see groundrl.rewards): None
+    where a record has no such target, so that a reward never guesses. Needs no image."""
+    detection = record.task == "detection"
     return {
-        "gt": record.boxes[0] if record.boxes else None,
-        "width": width,
-        "height": height,
-        "convention": family.convention,
-        "input_width": in_w,
-        "input_height": in_h,
-        "task": record.task,
+        "gt_box": record.boxes[0] if record.boxes and not detection else None,
+        "gt_boxes": (record.boxes or []) if detection else None,  # [] is "nothing to find"
+        "gt_labels": record.labels if detection else None,
+        "gt_point": record.point,
         "answer": record.answer,
         "choices": record.choices,
+        "task": record.task,
+        "image_index": record.image_index,
         "record_id": str(record.id),
     }
 
 
-def _with_sizes(record: Record, images: list) -> Record:
-    if record.image_sizes is None:
-        record.image_sizes = [list(im.size) for im in images]
-    return record
+def reward_columns(record: Record, family: Family) -> dict[str, Any]:
+    """What the rewards read: the targets, the original size of the target's image and the model's frame."""
+    width, height = record.image_sizes[record.image_index]
+    in_w, in_h = family.input_size(width, height)
+    frame = {"width": width, "height": height, "convention": family.convention}
+    return target_columns(record) | frame | {"input_width": in_w, "input_height": in_h}
 
 
-def grpo_rows(records: list[Record], family: Family, template: str | None = None) -> list[dict[str, Any]]:
-    """GRPO rows: a conversational prompt (image parts), its images, and the reward columns."""
-    rows = []
-    for record in records:
-        images = [load_image(p) for p in record.images]
-        record = _with_sizes(record, images)
-        rows.append(
-            {"prompt": prompt_messages(record, family, template), "images": images} | reward_columns(record, family)
-        )
-    return rows
+def processor_family(family: Family, processor: Any) -> Family:
+    """The family with the pixel bounds the model's own processor resizes with (tiny models and many
+    fine-tuned checkpoints set their own), so that images, answers and rewards share one frame."""
+    size = getattr(getattr(processor, "image_processor", None), "size", None) or {}
+    low, high = size.get("shortest_edge"), size.get("longest_edge")
+    if not (isinstance(low, int) and isinstance(high, int)):
+        return family
+    return dataclasses.replace(family, min_pixels=low, max_pixels=high)
 
 
-def sft_rows(
-    records: list[Record], family: Family, template: str | None = None, think: str | None = None
-) -> list[dict[str, Any]]:
-    """SFT rows: `messages` (the source's whole chain when it has one, else prompt + target) and images."""
-    rows = []
-    for record in records:
-        images = [load_image(p) for p in record.images]
-        record = _with_sizes(record, images)
-        if record.messages and any(m["role"] == "assistant" for m in record.messages):
-            messages = with_image_parts(record.messages, len(images))
-        else:
-            messages = [
-                *prompt_messages(record, family, template),
-                {"role": "assistant", "content": [{"type": "text", "text": target_text(record, family, think)}]},
-            ]
-        rows.append({"messages": messages, "images": images})
-    return rows
+def model_image(path: str, family: Family) -> tuple[Image.Image, list[int]]:
+    """An image decoded and resized to the size the processor gives it, and its original [w, h]."""
+    image = load_image(path)
+    width, height = image.size
+    size = family.input_size(width, height)
+    if size != (width, height):
+        image = image.resize(size, Image.Resampling.BICUBIC)
+    return image, [width, height]
+
+
+# -- the record table ----------------------------------------------------------------------------------------
+
+
+def _stamp(source: Source) -> list:
+    stat = os.stat(source.path)
+    return [str(source.path), source.format, str(source.image_root), source.split, stat.st_size, stat.st_mtime_ns]
+
+
+def _record_lines(sources: list[Source], limit: int | None, stamps: list) -> Iterator[dict[str, str]]:
+    """Every accepted record as a JSON line (`stamps` is there for the cache key only)."""
+    for n, record in enumerate(read_sources(sources, workers=0)):
+        if limit is not None and n >= limit:
+            return
+        yield {RECORD_COLUMN: record.to_json()}
+
+
+def record_table(sources: list[Source], cache_dir: str | Path, limit: int | None = None) -> datasets.Dataset:
+    """The records as a memory-mapped one-column table (JSON lines), read once and cached under
+    `cache_dir`, keyed by each source's path, format, size and modification time.
+
+    Raises:
+        InputError: the first bad record, naming its file, line and field.
+    """
+    stamps = [_stamp(s) for s in sources]
+    key = hashlib.sha256(json.dumps([stamps, limit]).encode()).hexdigest()[:16]
+    return datasets.Dataset.from_generator(
+        _record_lines,
+        gen_kwargs={"sources": sources, "limit": limit, "stamps": stamps},
+        cache_dir=str(Path(cache_dir) / key),
+        features=datasets.Features({RECORD_COLUMN: datasets.Value("string")}),
+    )
+
+
+def iter_records(table: datasets.Dataset, batch: int = 10_000) -> Iterator[Record]:
+    """The table's records, read back in slices (for checks that need no image)."""
+    for start in range(0, len(table), batch):
+        for line in table.data.column(RECORD_COLUMN).slice(start, batch).to_pylist():
+            yield Record.from_json(line)
+
+
+# -- rows, built per batch ------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class RowBuilder:
+    """The `datasets` transform that turns a batch of record lines into SFT or GRPO rows.
+
+    Attributes:
+        kind: "sft" (`messages`, `images`) or "grpo" (`prompt`, `images` and the reward columns).
+        family: the model's family, with its processor's pixel bounds (see `processor_family`).
+        template: the grounding prompt template; think: SFT's reasoning text for records without a chain.
+    """
+
+    kind: str
+    family: Family
+    template: str | None = None
+    think: str | None = None
+
+    def __call__(self, batch: dict[str, list[str]]) -> dict[str, list[Any]]:
+        rows = [self.row(Record.from_json(line)) for line in batch[RECORD_COLUMN]]
+        return {key: [row[key] for row in rows] for key in rows[0]} if rows else {}
+
+    def row(self, record: Record) -> dict[str, Any]:
+        try:
+            messages = self._messages(record)
+        except ImagePlacementError as e:
+            raise ImagePlacementError(f"record {record.id!r}: {e}") from None
+        shown = count_images(messages)
+        pairs = [model_image(p, self.family) for p in record.images[: max(shown, record.image_index + 1)]]
+        record.image_sizes = record.image_sizes or [size for _, size in pairs]
+        images = [image for image, _ in pairs][:shown]
+        if self.kind == "grpo":
+            return {"prompt": messages, "images": images} | reward_columns(record, self.family)
+        if messages[-1]["role"] != "assistant":
+            answer = target_text(record, self.family, self.think)
+            messages = [*messages, {"role": "assistant", "content": [{"type": "text", "text": answer}]}]
+        return {"messages": messages, "images": images}
+
+    def _messages(self, record: Record) -> list[dict[str, Any]]:
+        if self.kind == "grpo":
+            return prompt_messages(record, self.family, self.template)
+        if record.messages and any(m["role"] in ("assistant", "gpt") for m in record.messages):
+            return conversation(record)
+        return build_messages(record, self.family, self.template)
+
+
+def training_dataset(table: datasets.Dataset, builder: RowBuilder) -> datasets.Dataset:
+    """The record table with rows built per batch (the Trainer must keep its one column: see
+    `remove_unused_columns=False` in the recipes)."""
+    return table.with_transform(builder)
+
+
+def records_for(cfg: Any, out: Path) -> datasets.Dataset:
+    """The record table of a recipe's config (`data`, `format`, `image_root`, `limit`), cached in its
+    run folder."""
+    if not cfg.data:
+        raise ConfigError("data: a file of training records is required")
+    table = record_table(split_sources(cfg.data, cfg.format, cfg.image_root), out / ".records", cfg.limit)
+    if len(table) == 0:
+        raise ConfigError(f"data: {cfg.data} holds no records")
+    return table

@@ -9,14 +9,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import datasets
 from trl import GRPOConfig, GRPOTrainer
 
-from groundrl.rewards import REWARDS, RewardSpec, build_rewards
-from groundrl.train.common import RunLog, TrainCommon, load_records, start_run, train_and_save, trl_args
-from groundrl.train.data import grpo_rows
+from groundrl.rewards import REWARDS, RewardSpec, build_rewards, check_coverage
+from groundrl.train.common import RunLog, TrainCommon, start_run, train_and_save, trl_args
+from groundrl.train.data import (
+    RowBuilder,
+    iter_records,
+    processor_family,
+    records_for,
+    target_columns,
+    training_dataset,
+)
 from groundrl.train.difficulty import DifficultyWeightedGRPOTrainer, difficulty_phi
 from groundrl.train.models import freeze_vision, load_for_training, peft_config
+from groundrl.train.preflight import check_config
 
 GRPO_DEFAULTS: dict[str, Any] = {
     "learning_rate": 1e-6,
@@ -52,7 +59,10 @@ class GRPORunConfig(TrainCommon):
 
 def build_trainer(cfg: GRPORunConfig, callbacks: list | None = None) -> GRPOTrainer:
     """Everything but the training loop, so that tests and the demo can drive the trainer."""
+    check_config(cfg)
     out = start_run(cfg)
+    table = records_for(cfg, out)
+    check_coverage(cfg.rewards, (target_columns(r) for r in iter_records(table)))
     model, processor, family = load_for_training(cfg.model)
     # TRL left-pads prompts; the processor must too, or multimodal token types misalign (TRL sets this
     # only when it loads the processor itself).
@@ -60,7 +70,7 @@ def build_trainer(cfg: GRPORunConfig, callbacks: list | None = None) -> GRPOTrai
     processor.tokenizer.truncation_side = "left"
     if cfg.freeze_vision:
         freeze_vision(model, family, projector=cfg.freeze_projector)
-    dataset = datasets.Dataset.from_list(grpo_rows(load_records(cfg), family, cfg.prompt))
+    dataset = training_dataset(table, RowBuilder("grpo", processor_family(family, processor), cfg.prompt))
     funcs, weights = build_rewards(cfg.rewards)
     args = trl_args(GRPOConfig, cfg, GRPO_DEFAULTS | {"reward_weights": weights})
     kwargs = dict(
@@ -74,8 +84,6 @@ def build_trainer(cfg: GRPORunConfig, callbacks: list | None = None) -> GRPOTrai
     )
     if cfg.difficulty is None:
         return GRPOTrainer(**kwargs)
-    if cfg.difficulty_reward not in REWARDS:
-        raise KeyError(f"difficulty_reward: unknown reward {cfg.difficulty_reward!r}; known: {', '.join(REWARDS)}")
     phi = difficulty_phi(cfg.difficulty, cfg.difficulty_w)
     return DifficultyWeightedGRPOTrainer(phi=phi, difficulty_reward=REWARDS[cfg.difficulty_reward], **kwargs)
 

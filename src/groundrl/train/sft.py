@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import datasets
 from trl import SFTConfig, SFTTrainer
 
-from groundrl.train.common import RunLog, TrainCommon, load_records, start_run, train_and_save, trl_args
-from groundrl.train.data import sft_rows
+from groundrl.train.common import RunLog, TrainCommon, start_run, train_and_save, trl_args
+from groundrl.train.data import RowBuilder, processor_family, records_for, training_dataset
 from groundrl.train.models import freeze_vision, load_for_training, peft_config
+from groundrl.train.preflight import check_config
 
 SFT_DEFAULTS: dict[str, Any] = {
     "learning_rate": 1e-5,
@@ -42,14 +42,18 @@ class SFTRunConfig(TrainCommon):
 
 
 def build_trainer(cfg: SFTRunConfig, callbacks: list | None = None) -> SFTTrainer:
+    check_config(cfg)
     out = start_run(cfg)
+    table = records_for(cfg, out)
     model, processor, family = load_for_training(cfg.model)
     if cfg.freeze_vision:
         freeze_vision(model, family, projector=cfg.freeze_projector)
-    dataset = datasets.Dataset.from_list(sft_rows(load_records(cfg), family, cfg.prompt, cfg.think))
+    dataset = training_dataset(table, RowBuilder("sft", processor_family(family, processor), cfg.prompt, cfg.think))
+    args = trl_args(SFTConfig, cfg, SFT_DEFAULTS)
+    args.remove_unused_columns = False  # rows are built per batch from the record column: keep it
     return SFTTrainer(
         model=model,
-        args=trl_args(SFTConfig, cfg, SFT_DEFAULTS),
+        args=args,
         train_dataset=dataset,
         processing_class=processor,
         peft_config=peft_config(cfg.lora),
