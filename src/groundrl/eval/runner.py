@@ -26,7 +26,7 @@ from groundrl.engines import Engine, Prompt, Sampling, build_engine
 from groundrl.eval.judge import AGGREGATIONS, judge
 from groundrl.eval.suites import Split, load_data, load_suite
 from groundrl.models.families import Family, get_family
-from groundrl.models.prompts import prompt_messages
+from groundrl.models.prompts import count_images, prompt_messages
 
 log = logging.getLogger(__name__)
 PREDICTIONS = "predictions.jsonl"
@@ -162,7 +162,8 @@ def _prompt(record: Record, family: Family, template: str | None) -> Prompt:
     images = [load_image(p) for p in record.images]
     if record.image_sizes is None:
         record.image_sizes = [list(im.size) for im in images]
-    return Prompt(prompt_messages(record, family, template), images)
+    messages = prompt_messages(record, family, template)
+    return Prompt(messages, images[: count_images(messages)])  # a chain's later images follow its answer
 
 
 def prediction_row(
