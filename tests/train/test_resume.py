@@ -21,6 +21,7 @@ from groundrl.train import grpo, sft
 from groundrl.train.checkpoints import ResumeError, saved_weights
 from groundrl.train.common import COMPLETE, drop_logs_after, resume_point
 from groundrl.train.models import load_for_training
+from helpers import run_cli
 
 STEPS, SAVE = 6, 3
 RECIPES = {"sft": (sft.SFTRunConfig, sft.run_sft), "grpo": (grpo.GRPORunConfig, grpo.run_grpo)}
@@ -149,10 +150,9 @@ def test_sigkill_then_resume_ends_where_an_uninterrupted_run_ends(tiny_models, d
     assert not (killed / f"checkpoint-{STEPS}").exists(), "the kill should land before the end"
     assert max(r["step"] for r in metrics(killed, kind)) == SAVE + 1, "the killed run logged a step past its checkpoint"
 
-    trainer = run(kind, config, killed, "resume=true")
+    run_cli(kind, str(config), f"output_dir={killed}", "--resume", check=True)
 
     clean = tmp_path / "clean"
-    assert trainer.state.global_step == STEPS
     assert json.loads((killed / f"checkpoint-{STEPS}" / "trainer_state.json").read_text())["global_step"] == STEPS
     # The weights: the final model, and the checkpoint written at the end; steps 4-6 moved them.
     final = max_abs_difference(weights(clean), weights(killed))
@@ -232,6 +232,10 @@ def test_a_resume_that_cannot_restore_the_weights_trains_nothing(tiny_models, da
     checkpoint = out / f"checkpoint-{SAVE}"
     shutil.copytree(tiny_models["qwen2.5-vl"], checkpoint)  # full weights, no adapter: a LoRA run cannot use it
     (checkpoint / COMPLETE).write_text(str(SAVE))
-    with pytest.raises(ResumeError, match="holds no LoRA adapter weights"):
-        run("sft", config, out, "resume=true")
+    result = run_cli("sft", str(config), f"output_dir={out}", "--resume")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: resume: {checkpoint} holds no LoRA adapter weights (adapter_model.safetensors or "
+        "adapter_model.bin); move it aside to resume from an earlier checkpoint"
+    )
     assert not (out / "metrics.jsonl").exists() and not (out / f"checkpoint-{STEPS}").exists()
