@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import datasets
+import pyarrow as pa
 from PIL import Image
 
 from groundrl.config import ConfigError
@@ -102,12 +103,22 @@ def _stamp(source: Source) -> list:
     return [str(source.path), source.format, str(source.image_root), source.split, stat.st_size, stat.st_mtime_ns]
 
 
-def _record_lines(sources: list[Source], limit: int | None, stamps: list) -> Iterator[dict[str, str]]:
-    """Every accepted record as a JSON line (`stamps` is there for the cache key only)."""
-    for n, record in enumerate(read_sources(sources, workers=0)):
-        if limit is not None and n >= limit:
-            return
-        yield {RECORD_COLUMN: record.to_json()}
+def _write_table(sources: list[Source], limit: int | None, path: Path, batch: int = 10_000) -> None:
+    """Every accepted record as a JSON line in an Arrow stream file, written in slices, then renamed."""
+    schema = pa.schema([(RECORD_COLUMN, pa.string())])
+    part = path.with_suffix(".part")
+    lines: list[str] = []
+    with pa.OSFile(str(part), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
+        for n, record in enumerate(read_sources(sources, workers=0)):
+            if limit is not None and n >= limit:
+                break
+            lines.append(record.to_json())
+            if len(lines) == batch:
+                writer.write_batch(pa.record_batch([pa.array(lines, pa.string())], schema=schema))
+                lines = []
+        if lines:
+            writer.write_batch(pa.record_batch([pa.array(lines, pa.string())], schema=schema))
+    part.rename(path)
 
 
 def record_table(sources: list[Source], cache_dir: str | Path, limit: int | None = None) -> datasets.Dataset:
@@ -119,12 +130,11 @@ def record_table(sources: list[Source], cache_dir: str | Path, limit: int | None
     """
     stamps = [_stamp(s) for s in sources]
     key = hashlib.sha256(json.dumps([stamps, limit]).encode()).hexdigest()[:16]
-    return datasets.Dataset.from_generator(
-        _record_lines,
-        gen_kwargs={"sources": sources, "limit": limit, "stamps": stamps},
-        cache_dir=str(Path(cache_dir) / key),
-        features=datasets.Features({RECORD_COLUMN: datasets.Value("string")}),
-    )
+    path = Path(cache_dir) / f"records-{key}.arrow"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_table(sources, limit, path)
+    return datasets.Dataset.from_file(str(path))
 
 
 def iter_records(table: datasets.Dataset, batch: int = 10_000) -> Iterator[Record]:
