@@ -100,6 +100,28 @@ def test_detection_lines_are_matched_box_to_box(tmp_path):
     assert metrics["n_detection"] == 3 and metrics["n_box"] == 0 and metrics["accuracy"] == pytest.approx(1 / 3)
 
 
+def test_qa_lines_are_judged_by_the_option_or_text_they_pick(tmp_path):
+    # as `groundrl eval` judges one sample of a qa record: no image size or convention needed
+    choices = ["red", "green"]
+    rows = [
+        {"id": "letter", "output": "<answer>(B)</answer>", "gt": "B", "task": "qa", "choices": choices},
+        {"id": "option", "output": "It is green.", "gt": "B", "task": "qa", "choices": choices},
+        {"id": "wrong", "output": "<answer>A</answer>", "gt": "green", "task": "qa", "choices": choices},
+        {"id": "text", "output": "<answer>A Red Square.</answer>", "gt": "a red square", "task": "qa"},
+        {"id": "none", "output": "", "gt": "B", "task": "qa", "choices": choices},
+    ]
+    metrics, details = score_json(tmp_path, rows)
+    assert [(d["pred"], d["hit"], d["iou"]) for d in details] == [
+        ("B", True, None),
+        ("B", True, None),
+        ("A", False, None),
+        ("a red square", True, None),
+        (None, False, None),
+    ]
+    assert metrics["n_qa"] == 5 and metrics["n_box"] == 0 and metrics["accuracy"] == pytest.approx(3 / 5)
+    assert metrics["parse_failures"] == 1
+
+
 def test_rich_table_without_json(tmp_path):
     path = write_jsonl(tmp_path / "p.jsonl", [line()])
     proc = run_cli("score", str(path))
@@ -120,11 +142,13 @@ BAD = [
     (json.dumps(line(coords=None, family="llava")), "family", "unknown family"),
     (json.dumps(line(coords="resized")), "input_width", "finite number"),
     (json.dumps(line(width=0)), "width", "positive"),
-    (json.dumps(line(task="polygon")), "task", "expected one of"),
+    (json.dumps(line(task="polygon")), "task", "expected one of box, point, detection, qa"),
     (json.dumps(line(output=None)), "output", "expected a string"),
     (json.dumps(line(task="detection")), "gt", "a list of boxes"),  # one box where a list belongs
     (json.dumps(line(task="detection", gt=[[0, 0, 1, 1]], gt_labels=["a", "b"])), "gt_labels", "expected 1 labels"),
     ("[1, 2]", None, "expected a JSON object"),
+    (json.dumps({"id": "q", "output": "A", "gt": ["A"], "task": "qa"}), "gt", "expected the target answer"),
+    (json.dumps({"id": "q", "output": "A", "gt": "A", "task": "qa", "choices": "AB"}), "choices", "list of strings"),
 ]
 
 

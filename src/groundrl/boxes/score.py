@@ -9,7 +9,8 @@ these functions, so the three agree box for box:
 - `score_output` and `score_detections` do both for one output.
 
 Which judgement a task gets: `box_task` (rec, multi_image; `box` in score files), `point_task` (point: a click,
-right when inside the target element's box), `detection_task` (detection: several boxes).
+right when inside the target element's box), `detection_task` (detection: several boxes); `judge_answer` judges
+a text or multiple-choice answer (qa), as `groundrl eval` judges one sample of it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from groundrl.boxes.answers import choice_of, expected_choice
 from groundrl.boxes.conventions import Frame
 from groundrl.boxes.geometry import box_center, clamp_box, clamp_point, iou, order_box, point_in_box
 from groundrl.boxes.matching import f1_score, labelled_matches, match_boxes
@@ -27,6 +29,7 @@ HIT_IOU = 0.5  # inclusive: IoU >= 0.5 is a hit, as in the RefCOCO literature
 BOX_TASKS = ("box", "rec", "multi_image")
 POINT_TASKS = ("point",)
 DETECTION_TASKS = ("detection",)
+QA_TASKS = ("qa",)
 
 
 def box_task(task: str | None) -> bool:
@@ -44,11 +47,17 @@ def detection_task(task: str | None) -> bool:
     return task in DETECTION_TASKS
 
 
+def qa_task(task: str | None) -> bool:
+    """A task answered with a text or an option of a multiple choice."""
+    return task in QA_TASKS
+
+
 class Prediction(NamedTuple):
     """A judged answer, in original pixels.
 
     Attributes:
-        pred: a box [x1, y1, x2, y2], a point [x, y], a list of boxes (detection), or None when nothing parsed.
+        pred: a box [x1, y1, x2, y2], a point [x, y], a list of boxes (detection), the option letter or
+            normalised text of an answer (qa), or None when nothing parsed.
         iou: the box's IoU with the target (0 when nothing parsed); None for points and detection.
         hit: box: IoU >= threshold; point: inside the target box; detection: F1 == 1 (every target matched
             once, nothing extra).
@@ -56,7 +65,7 @@ class Prediction(NamedTuple):
         f1: detection only: F1 of greedy IoU matching (labels respected when the target has labels).
     """
 
-    pred: list[float] | list[list[float]] | None
+    pred: list[float] | list[list[float]] | str | None
     iou: float | None
     hit: bool
     center_hit: bool = False
@@ -185,3 +194,17 @@ def score_detections(
     True
     """
     return judge_detections(predict_detections(output, frame, width, height), gts, gt_labels, threshold)
+
+
+def judge_answer(output: str, answer: str, choices: Sequence[str] | None = None) -> Prediction:
+    """Judge one text answer: the option it picks (a letter when there are choices, else its normalised
+    text) against the target's, as `groundrl eval` judges one sample of a qa record.
+
+    >>> judge_answer("<answer>(B) green</answer>", "B", ["red", "green"]).hit
+    True
+    >>> judge_answer("It is red.", "green", ["red", "green"]).pred
+    'A'
+    """
+    picked = choice_of(output, choices)
+    hit = picked is not None and picked == expected_choice(answer, choices)
+    return Prediction(picked, None, hit, hit)

@@ -19,7 +19,10 @@ MAX_REPORTED = 20
 
 def score(
     predictions: Annotated[
-        Path, typer.Argument(help="JSONL: id, output, gt, width, height, family|coords; task box|point|detection.")
+        Path,
+        typer.Argument(
+            help="JSONL: id, output, gt, width, height, family|coords; task box|point|detection|qa (qa: gt, choices)."
+        ),
     ],
     details: Annotated[Path | None, typer.Option(help="Write one JSON line per input: id, pred, iou, hit.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line.")] = False,

@@ -1,8 +1,9 @@
 """Score a JSONL file of predictions against ground truth: the engine behind `groundrl score`.
 
 One line per prediction: `id`, `output`, `gt` ([x1, y1, x2, y2] original pixels; for `detection` a list of
-such boxes), `width`, `height`, optional `task` (`box`, `point` or `detection`), optional `gt_labels` (detection:
-one label per target box), and either `family` or `coords` (with `input_width`/`input_height` for `resized`).
+such boxes), `width`, `height`, optional `task` (`box`, `point`, `detection` or `qa`), optional `gt_labels`
+(detection: one label per target box), and either `family` or `coords` (with `input_width`/`input_height` for
+`resized`). A `qa` line needs only `id`, `output`, `gt` (the target text or option) and optional `choices`.
 Every line is judged by the one scorer in `groundrl.boxes.score`, as `groundrl eval` and the rewards are.
 The file is streamed: memory stays flat however long it is.
 """
@@ -20,12 +21,20 @@ from typing import IO, Any, NamedTuple
 from groundrl import jsonio
 from groundrl.boxes.conventions import CONVENTIONS, ConventionError, Frame, frame_for
 from groundrl.boxes.metrics import Tally
-from groundrl.boxes.score import Prediction, detection_task, point_task, score_detections, score_output
+from groundrl.boxes.score import (
+    Prediction,
+    detection_task,
+    judge_answer,
+    point_task,
+    qa_task,
+    score_detections,
+    score_output,
+)
 from groundrl.errors import InputError
 from groundrl.models.families import FAMILIES, UnknownFamilyError, get_family
 from groundrl.streaming import line_batches, map_in_order
 
-TASKS = ("box", "point", "detection")
+TASKS = ("box", "point", "detection", "qa")
 BATCH_LINES = 10_000
 
 
@@ -36,18 +45,21 @@ class ScoreSummary:
     tally: Tally = field(default_factory=Tally)
     n_point: int = 0
     n_detection: int = 0
+    n_qa: int = 0
     skipped: int = 0
 
     def add(self, task: str, result: Prediction) -> None:
         self.tally.add(result.iou, result.hit, result.center_hit, result.pred is not None)
         self.n_point += point_task(task)
         self.n_detection += detection_task(task)
+        self.n_qa += qa_task(task)
 
     def merge(self, other: ScoreSummary) -> None:
         """Add another summary's counts to this one."""
         self.tally.merge(other.tally)
         self.n_point += other.n_point
         self.n_detection += other.n_detection
+        self.n_qa += other.n_qa
         self.skipped += other.skipped
 
     def as_dict(self) -> dict[str, Any]:
@@ -55,6 +67,7 @@ class ScoreSummary:
             "n_box": self.tally.n_box,
             "n_point": self.n_point,
             "n_detection": self.n_detection,
+            "n_qa": self.n_qa,
             "skipped": self.skipped,
         }
 
@@ -95,6 +108,15 @@ def _gt_boxes(row: dict, path: str, line: int) -> tuple[list[list[float]], list[
     if labels is not None and (type(labels) is not list or len(labels) != len(gt)):
         raise InputError(path, line, "gt_labels", f"expected {len(gt)} labels, got {labels!r}", "bad_type")
     return gt, labels
+
+
+def _gt_answer(row: dict, path: str, line: int) -> tuple[str, list[str] | None]:
+    gt, choices = row.get("gt"), row.get("choices")
+    if type(gt) is not str:
+        raise InputError(path, line, "gt", f"expected the target answer as a string, got {gt!r}", "bad_type")
+    if choices is not None and (type(choices) is not list or not all(type(c) is str for c in choices)):
+        raise InputError(path, line, "choices", f"expected a list of strings, got {choices!r}", "bad_type")
+    return gt, choices
 
 
 def _frame(row: dict, width: float, height: float, path: str, line: int) -> Frame:
@@ -145,15 +167,17 @@ def score_row(row: Any, path: str, line: int) -> ScoredLine:
     """
     if not isinstance(row, dict):
         raise InputError(path, line, None, f"expected a JSON object, got {type(row).__name__}", "not_object")
-    for key in ("id", "output", "gt", "width", "height"):
+    task = row.get("task", "box")
+    for key in ("id", "output", "gt") if task == "qa" else ("id", "output", "gt", "width", "height"):
         if key not in row:
             raise InputError(path, line, key, "missing", "missing_field")
     output = row["output"]
     if not isinstance(output, str):
         raise InputError(path, line, "output", f"expected a string, got {type(output).__name__}", "bad_type")
-    task = row.get("task", "box")
     if task not in TASKS:
         raise InputError(path, line, "task", f"expected one of {', '.join(TASKS)}, got {task!r}", "bad_task")
+    if qa_task(task):
+        return ScoredLine(row["id"], task, judge_answer(output, *_gt_answer(row, path, line)))
     gt = _gt_boxes(row, path, line) if detection_task(task) else _gt_box(row, path, line)
     width = _number(row, "width", path, line, positive=True)
     height = _number(row, "height", path, line, positive=True)
@@ -179,9 +203,11 @@ def iter_scored(lines: Iterable[str], path: str, first_line: int = 1) -> Iterato
             yield e
 
 
-def _json_list(values: list | None) -> str:
+def _json_list(values: list | str | None) -> str:
     if values and type(values[0]) is list:
         return "[" + ", ".join(map(_json_list, values)) + "]"
+    if isinstance(values, str):  # a qa answer's option or text
+        return json.dumps(values)
     return "null" if values is None else "[" + ", ".join(map(repr, values)) + "]"
 
 
