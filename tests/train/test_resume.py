@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from peft import get_peft_model
 from safetensors.torch import load_file, save_file
 
 from groundrl.config import load_config
@@ -20,7 +21,7 @@ from groundrl.synth import SynthOptions, generate
 from groundrl.train import grpo, sft
 from groundrl.train.checkpoints import ResumeError, saved_weights
 from groundrl.train.common import COMPLETE, drop_logs_after, resume_point
-from groundrl.train.models import load_for_training
+from groundrl.train.models import LoraOptions, load_for_training, peft_config
 from helpers import run_cli
 
 STEPS, SAVE = 6, 3
@@ -239,3 +240,12 @@ def test_a_resume_that_cannot_restore_the_weights_trains_nothing(tiny_models, da
         "adapter_model.bin); move it aside to resume from an earlier checkpoint"
     )
     assert not (out / "metrics.jsonl").exists() and not (out / f"checkpoint-{STEPS}").exists()
+
+
+def test_an_adapter_of_another_shape_refuses(tiny_models, tmp_path):
+    base, _, _ = load_for_training(str(tiny_models["qwen2.5-vl"]))
+    get_peft_model(base, peft_config(LoraOptions(enabled=True, r=8))).save_pretrained(tmp_path / "checkpoint-3")
+    base, _, _ = load_for_training(str(tiny_models["qwen2.5-vl"]))
+    model = get_peft_model(base, peft_config(LoraOptions(enabled=True, r=4)))
+    with pytest.raises(ResumeError, match=r"does not fit the model: \d+ mismatched_keys \(e\.g\. base_model\."):
+        saved_weights(model, tmp_path / "checkpoint-3")
