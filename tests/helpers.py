@@ -1,9 +1,19 @@
-"""Helpers shared by the tests: JSONL files and the real command line."""
+"""Helpers shared by the tests: JSONL files and the command line, in this process or in a real one."""
 
+import contextlib
 import json
+import logging
+import os
 import subprocess
 import sys
+import traceback
+from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
+
+from typer.testing import CliRunner
+
+from groundrl.cli.app import main
 
 
 def write_jsonl(path: Path, rows: list) -> Path:
@@ -14,9 +24,87 @@ def write_jsonl(path: Path, rows: list) -> Path:
     return path
 
 
-def run_cli(*args: str, check: bool = False) -> subprocess.CompletedProcess:
-    """Run the real `groundrl` command line in a subprocess, as a user would."""
-    proc = subprocess.run([sys.executable, "-m", "groundrl", *args], capture_output=True, text=True, timeout=600)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"groundrl {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
+@dataclass
+class CliResult:
+    """What a finished `groundrl` command left: the fields of `subprocess.CompletedProcess` the tests read."""
+
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: str, check: bool = False) -> CliResult:
+    """Run `groundrl *args` in this process, through the console script's own `main()`.
+
+    It behaves as the real command does for the tests: the exit code of `typer.Exit`/`sys.exit`, an
+    uncaught exception's traceback on stderr with code 1, warnings of the package's loggers on stderr.
+    Use `run_cli_subprocess` where the process itself is under test (signals, interpreter start-up,
+    what gets imported). `GROUNDRL_TEST_CLI=subprocess` runs every call in a real process instead, to
+    tell a difference between the two apart from a bug.
+    """
+    if os.environ.get("GROUNDRL_TEST_CLI") == "subprocess":
+        return run_cli_subprocess(*args, check=check)
+    with _isolated(["groundrl", *args]) as (out, err):
+        try:
+            main()
+            code = 0
+        except SystemExit as e:
+            code = _exit_code(e.code)
+        except Exception:
+            traceback.print_exc()  # as the interpreter does for an uncaught exception
+            code = 1
+        sys.stdout.flush()
+        sys.stderr.flush()
+        result = CliResult(list(args), code, out.getvalue().decode(), err.getvalue().decode())
+    return _checked(result, check)
+
+
+def run_cli_subprocess(*args: str, check: bool = False) -> CliResult:
+    """Run the real `groundrl` command line in a subprocess, as a user would: the installed console script."""
+    script = Path(sys.executable).with_name("groundrl")
+    proc = subprocess.run([str(script), *args], capture_output=True, text=True, timeout=600)
+    return _checked(CliResult(list(args), proc.returncode, proc.stdout, proc.stderr), check)
+
+
+def _checked(result: CliResult, check: bool) -> CliResult:
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"groundrl {' '.join(result.args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+def _exit_code(code: object) -> int:
+    """The process exit status Python gives `sys.exit(code)`; a message code goes to stderr."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
+
+
+@contextlib.contextmanager
+def _isolated(argv: list[str]):
+    """Capture stdout/stderr as bytes, set sys.argv, and undo what the command changes in os.environ.
+
+    Logging: a real process with no handlers configured prints WARNING and above to stderr (logging's
+    last-resort handler); under pytest the root logger has pytest's handlers, so one is added for the run.
+    """
+    environ, saved_argv = dict(os.environ), sys.argv
+    # click names the program after sys.argv[0] when __main__ is a script, as in the console script's
+    # process; under `python -m pytest` it would say `python -m pytest.groundrl` in usage lines.
+    script_main = mock.patch.object(sys.modules["__main__"], "__package__", None)
+    with CliRunner().isolation() as (out, err, _), script_main:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setLevel(logging.WARNING)
+        logging.getLogger("groundrl").addHandler(handler)
+        sys.argv = argv
+        try:
+            yield out, err
+        finally:
+            sys.argv = saved_argv
+            logging.getLogger("groundrl").removeHandler(handler)
+            os.environ.clear()
+            os.environ.update(environ)
