@@ -67,6 +67,14 @@ def target_columns(record: Record) -> dict[str, Any]:
     }
 
 
+def planned_columns(record: Record) -> dict[str, Any]:
+    """The reward columns a record will have, known without decoding its image: what the reward-coverage
+    check reads before training (a missing size is measured when the image is decoded, so it counts as
+    known)."""
+    width, height = record.image_sizes[record.image_index] if record.image_sizes else (0, 0)
+    return target_columns(record) | {"width": width, "height": height}
+
+
 def reward_columns(record: Record, family: Family) -> dict[str, Any]:
     """What the rewards read: the targets, the original size of the target's image and the model's frame."""
     width, height = record.image_sizes[record.image_index]

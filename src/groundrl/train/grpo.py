@@ -16,9 +16,9 @@ from groundrl.train.common import RunLog, TrainCommon, start_run, train_and_save
 from groundrl.train.data import (
     RowBuilder,
     iter_records,
+    planned_columns,
     processor_family,
     records_for,
-    target_columns,
     training_dataset,
 )
 from groundrl.train.difficulty import DifficultyWeightedGRPOTrainer, difficulty_phi
@@ -62,7 +62,7 @@ def build_trainer(cfg: GRPORunConfig, callbacks: list | None = None) -> GRPOTrai
     check_config(cfg)
     out = start_run(cfg)
     table = records_for(cfg, out)
-    check_coverage(cfg.rewards, (target_columns(r) for r in iter_records(table)))
+    check_coverage(cfg.rewards, (planned_columns(r) for r in iter_records(table)))
     model, processor, family = load_for_training(cfg.model)
     # TRL left-pads prompts; the processor must too, or multimodal token types misalign (TRL sets this
     # only when it loads the processor itself).
