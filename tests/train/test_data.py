@@ -115,5 +115,5 @@ def test_empty_data_is_an_error_not_a_run(tiny_models, tmp_path):
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
     cfg = sft.SFTRunConfig(model=str(tiny_models["qwen2.5-vl"]), data=str(empty), output_dir=str(tmp_path / "o"))
-    with pytest.raises(ConfigError, match="is empty|holds no records"):
+    with pytest.raises(ConfigError, match=r"is empty|holds no records"):
         sft.build_trainer(cfg)
