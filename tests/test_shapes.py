@@ -20,6 +20,7 @@ from safetensors.torch import load_file
 
 from groundrl.data.pipeline import Source, read_sources
 from groundrl.data.records import Record
+from groundrl.eval.scoring import score_row
 from groundrl.models.families import get_family
 from groundrl.train.data import RowBuilder, target_text
 from helpers import run_cli, write_jsonl
@@ -301,22 +302,16 @@ def check_eval(shape: str, path: Path, tmp_path: Path, tiny_models: dict, **_) -
     assert all(len(r["outputs"]) == 1 and r["task"] == SHAPES[shape]["records"][0].task for r in rows)
 
 
-def truth_as_output(record: Record) -> str:
-    """The record's target as the tiny model's family would answer it (its own coordinate convention)."""
-    family = get_family(FAMILY)
-    if record.task == "detection":
-        frame = family.frame(*record.image_sizes[record.image_index])
-        items = [
-            {"bbox_2d": [round(v) for v in frame.from_original(box)], "label": label}
-            for box, label in zip(record.boxes, record.labels, strict=True)
-        ]
-        return f"<answer>{json.dumps(items)}</answer>"
-    return f"<think>...</think><answer>{target_text(record, family)}</answer>"
+def sft_answer(record: Record) -> str:
+    """The answer an SFT row teaches for the record: its own last answer, or the target in the family's
+    convention. Scored as a model output, it must be a hit: SFT teaches what eval and score count."""
+    row = RowBuilder("sft", get_family(FAMILY)).row(record)
+    return "".join(part["text"] for part in row["messages"][-1]["content"])
 
 
 def score_line(record: Record, task: str) -> dict:
     width, height = record.image_sizes[record.image_index]
-    line = {"id": record.id, "output": truth_as_output(record), "width": width, "height": height, "family": FAMILY}
+    line = {"id": record.id, "output": sft_answer(record), "width": width, "height": height, "family": FAMILY}
     if task == "detection":
         return line | {"task": task, "gt": record.boxes, "gt_labels": record.labels}
     if task == "qa":
@@ -333,6 +328,17 @@ def check_score(shape: str, path: Path, tmp_path: Path, **_) -> None:
     details = [json.loads(x) for x in (tmp_path / "details.jsonl").read_text().splitlines()]
     assert [d["hit"] for d in details] == [True] * len(records)
     assert metrics["n"] == len(records) and metrics["accuracy"] == 1.0
+
+
+@pytest.mark.parametrize("family", ["qwen2-vl", "qwen2.5-vl", "qwen3-vl"])
+@pytest.mark.parametrize("shape", ["rec", "multi_image", "point", "detection"])
+def test_sft_target_of_every_family_scores_as_a_hit(shape, family, data):
+    """A record without its own answer turn is taught its target in the family's convention: every box of
+    a detection record with its label, the element's centre for a point."""
+    for record in records_of(data[shape]):
+        line = score_line(record, SHAPES[shape]["score_task"]) | {"family": family}
+        line["output"] = target_text(record, get_family(family))
+        assert score_row(line, "preds.jsonl", 1).result.hit, line
 
 
 CHECKS = {name: globals()[f"check_{name}"] for name in CONSUMERS}
@@ -358,12 +364,15 @@ def miscounted(data) -> Path:
     return write_jsonl(data["cot"].parent / "miscounted.jsonl", [good, bad])
 
 
-@pytest.mark.parametrize("consumer", ["validate", "sft"])
+@pytest.mark.parametrize("consumer", ["validate", "sft", "grpo", "eval"])
 def test_marker_count_mismatch_is_one_line_naming_file_and_line(consumer, miscounted, tmp_path, tiny_models):
+    model = tiny_models[FAMILY]
     if consumer == "validate":
         proc = run_cli("data", "validate", str(miscounted))
+    elif consumer == "eval":
+        proc = run_cli("eval", "--model", str(model), "--data", str(miscounted), "--out", str(tmp_path / "eval"))
     else:
-        proc = run_cli("sft", *train_args("sft", miscounted, tmp_path / "sft", tiny_models[FAMILY]))
+        proc = run_cli(consumer, *train_args(consumer, miscounted, tmp_path / consumer, model))
     assert proc.returncode == 2
     err = proc.stderr.strip()
     assert len(err.splitlines()) == 1 and "Traceback" not in err, err

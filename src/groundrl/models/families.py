@@ -5,6 +5,7 @@ Pure data, no torch import: the scoring core and the CLI read it without loading
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -62,6 +63,25 @@ class Family:
     def patch_size(self) -> int:
         """The vision tower's patch side in pixels: every Qwen-VL merges 2 x 2 patches into a token."""
         return self.factor // 2
+
+    def format_detections(self, boxes: Sequence[Sequence[float]], labels: Sequence[str] | None = None) -> str:
+        """Write several boxes, already in this family's convention, with their labels when given: a JSON
+        list of `{"bbox_2d", "label"}` for the families that answer in JSON (VLM-R1's OVD answers), else
+        each box after its label as an object reference (Qwen2-VL's grounding output).
+
+        >>> FAMILIES["qwen2.5-vl"].format_detections([[1, 2, 3, 4]], ["cup"])
+        '[{"bbox_2d": [1, 2, 3, 4], "label": "cup"}]'
+        >>> FAMILIES["qwen2-vl"].format_detections([[1, 2, 3, 4]], ["cup"])
+        '<|object_ref_start|>cup<|object_ref_end|><|box_start|>(1,2),(3,4)<|box_end|>'
+        """
+        names = list(labels) if labels else [None] * len(boxes)
+        if '"bbox_2d"' in self.box_format:
+            items = [{"bbox_2d": [round(v) for v in box]} for box in boxes]
+            for item, name in zip(items, names, strict=True):
+                item |= {"label": name} if name is not None else {}
+            return json.dumps(items, ensure_ascii=False)
+        refs = ["" if name is None else f"<|object_ref_start|>{name}<|object_ref_end|>" for name in names]
+        return "".join(ref + self.format_box(box) for ref, box in zip(refs, boxes, strict=True))
 
     def format_point(self, point: Sequence[float]) -> str:
         """Write a point, already in this family's convention, the way the family answers."""

@@ -39,7 +39,9 @@ def target_text(record: Record, family: Family, think: str | None = None) -> str
     else:
         width, height = record.image_sizes[record.image_index]
         frame = family.frame(width, height)
-        if record.task == "point":
+        if record.task == "detection":
+            body = family.format_detections([frame.from_original(box) for box in record.boxes], record.labels)
+        elif record.task == "point":
             point = record.point or [
                 (record.boxes[0][0] + record.boxes[0][2]) / 2,
                 (record.boxes[0][1] + record.boxes[0][3]) / 2,
