@@ -119,7 +119,7 @@ def _write_table(sources: list[Source], limit: int | None, path: Path, batch: in
     part = path.with_suffix(".part")
     lines: list[str] = []
     with pa.OSFile(str(part), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
-        for n, record in enumerate(read_sources(sources, workers=0)):
+        for n, record in enumerate(read_sources(sources)):
             if limit is not None and n >= limit:
                 break
             lines.append(record.to_json())
