@@ -55,7 +55,9 @@ def demo_data_options(family: str, cells: int) -> SynthOptions:
 def evaluate_stage(model_dir: Path, data: Path, out: Path, cfg: DemoConfig) -> dict:
     """Evaluate one checkpoint on the held-out records; returns {acc@0.5, miou, seconds}."""
     started = time.perf_counter()
-    run_eval(EvalConfig(model=str(model_dir), data=str(data), max_new_tokens=cfg.max_new_tokens, batch_size=32), out)
+    # overwrite: each demo run trains its models anew, so an earlier run's predictions are never resumed
+    config = EvalConfig(model=str(model_dir), data=str(data), max_new_tokens=cfg.max_new_tokens, batch_size=32)
+    run_eval(config, out, overwrite=True)
     write_reports(out)
     overall = compute_metrics(read_predictions(out / "predictions.jsonl"))["overall"]
     return {"acc@0.5": overall["acc@0.5"], "miou": overall["miou"], "seconds": round(time.perf_counter() - started, 3)}
