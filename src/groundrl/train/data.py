@@ -116,7 +116,7 @@ def _stamp(source: Source) -> list:
 def _write_table(sources: list[Source], limit: int | None, path: Path, batch: int = 10_000) -> None:
     """Every accepted record as a JSON line in an Arrow stream file, written in slices, then renamed."""
     schema = pa.schema([(RECORD_COLUMN, pa.string())])
-    part = path.with_suffix(".part")
+    part = path.with_suffix(f".{os.getpid()}.part")  # each process of a multi-GPU run writes its own
     lines: list[str] = []
     with pa.OSFile(str(part), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
         for n, record in enumerate(read_sources(sources)):
@@ -128,7 +128,7 @@ def _write_table(sources: list[Source], limit: int | None, path: Path, batch: in
                 lines = []
         if lines:
             writer.write_batch(pa.record_batch([pa.array(lines, pa.string())], schema=schema))
-    part.rename(path)
+    part.replace(path)  # atomic; processes that raced wrote the same table
 
 
 def record_table(sources: list[Source], cache_dir: str | Path, limit: int | None = None) -> datasets.Dataset:
