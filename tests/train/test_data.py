@@ -10,7 +10,7 @@ from groundrl.config import ConfigError
 from groundrl.data.pipeline import split_sources
 from groundrl.data.records import Record
 from groundrl.models.families import get_family
-from groundrl.rewards import RewardSpec
+from groundrl.rewards import RewardSpec, reward_applies
 from groundrl.synth import SynthOptions, generate
 from groundrl.train import grpo, sft
 from groundrl.train.data import RowBuilder, iter_records, record_table, training_dataset
@@ -117,3 +117,21 @@ def test_empty_data_is_an_error_not_a_run(tiny_models, tmp_path):
     cfg = sft.SFTRunConfig(model=str(tiny_models["qwen2.5-vl"]), data=str(empty), output_dir=str(tmp_path / "o"))
     with pytest.raises(ConfigError, match=r"is empty|holds no records"):
         sft.build_trainer(cfg)
+
+
+def test_planned_rows_stand_for_every_record_in_the_coverage_check(tmp_path):
+    rows = [
+        {"id": 0, "images": ["a.png"], "image_sizes": [[10, 10]], "question": "x", "boxes": [[0, 0, 5, 5]]},
+        {"id": 1, "images": ["a.png"], "image_sizes": [[10, 10]], "task": "qa", "question": "q", "answer": "B"},
+        {"id": 2, "images": ["a.png"], "image_sizes": [[20, 10]], "question": "y", "boxes": [[1, 1, 5, 5]]},
+        {"id": 3, "images": ["a.png"], "image_sizes": [[10, 10]], "task": "point", "question": "z", "point": [2, 2]},
+    ]
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    table = record_table(split_sources(str(path), "groundrl"), tmp_path / "cache")
+    planned = list(train_data.planned_rows(table))
+    exact = [train_data.planned_columns(r) for r in iter_records(table)]
+    assert len(planned) == 4
+    for name in ("format", "iou", "answer_match", "point_in_box"):
+        assert sum(reward_applies(name, r) for r in planned) == sum(reward_applies(name, r) for r in exact)
+    assert sorted(r["task"] for r in planned) == ["point", "qa", "rec", "rec"]

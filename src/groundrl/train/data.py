@@ -20,6 +20,7 @@ from typing import Any
 
 import datasets
 import pyarrow as pa
+import pyarrow.compute as pc
 from PIL import Image
 
 from groundrl.config import ConfigError
@@ -30,6 +31,8 @@ from groundrl.models.families import Family
 from groundrl.models.prompts import ImagePlacementError, build_messages, conversation, count_images, prompt_messages
 
 RECORD_COLUMN = "record"
+PLAN_COLUMN = "plan"  # see plan_key
+TABLE_VERSION = 2  # bumped when the table's columns change: older cached tables are not read
 
 
 def target_text(record: Record, family: Family, think: str | None = None) -> str:
@@ -113,33 +116,41 @@ def _stamp(source: Source) -> list:
     return [str(source.path), source.format, str(source.image_root), source.split, stat.st_size, stat.st_mtime_ns]
 
 
+def plan_key(record: Record) -> str:
+    """What decides which rewards apply to a record: its task and which reward columns it fills."""
+    return json.dumps([record.task, *(k for k, v in planned_columns(record).items() if v is not None)])
+
+
 def _write_table(sources: list[Source], limit: int | None, path: Path, batch: int = 10_000) -> None:
-    """Every accepted record as a JSON line in an Arrow stream file, written in slices, then renamed."""
-    schema = pa.schema([(RECORD_COLUMN, pa.string())])
+    """Every accepted record as a JSON line, and its plan key, in an Arrow stream file written in slices,
+    then renamed."""
+    schema = pa.schema([(RECORD_COLUMN, pa.string()), (PLAN_COLUMN, pa.string())])
     part = path.with_suffix(f".{os.getpid()}.part")  # each process of a multi-GPU run writes its own
     lines: list[str] = []
+    plans: list[str] = []
     with pa.OSFile(str(part), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
         for n, record in enumerate(read_sources(sources)):
             if limit is not None and n >= limit:
                 break
             lines.append(record.to_json())
+            plans.append(plan_key(record))
             if len(lines) == batch:
-                writer.write_batch(pa.record_batch([pa.array(lines, pa.string())], schema=schema))
-                lines = []
+                writer.write_batch(pa.record_batch([pa.array(lines), pa.array(plans)], schema=schema))
+                lines, plans = [], []
         if lines:
-            writer.write_batch(pa.record_batch([pa.array(lines, pa.string())], schema=schema))
+            writer.write_batch(pa.record_batch([pa.array(lines), pa.array(plans)], schema=schema))
     part.replace(path)  # atomic; processes that raced wrote the same table
 
 
 def record_table(sources: list[Source], cache_dir: str | Path, limit: int | None = None) -> datasets.Dataset:
-    """The records as a memory-mapped one-column table (JSON lines), read once and cached under
+    """The records as a memory-mapped table of JSON lines (and their plan keys), read once and cached under
     `cache_dir`, keyed by each source's path, format, size and modification time.
 
     Raises:
         InputError: the first bad record, naming its file, line and field.
     """
     stamps = [_stamp(s) for s in sources]
-    key = hashlib.sha256(json.dumps([stamps, limit]).encode()).hexdigest()[:16]
+    key = hashlib.sha256(json.dumps([TABLE_VERSION, stamps, limit]).encode()).hexdigest()[:16]
     path = Path(cache_dir) / f"records-{key}.arrow"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -152,6 +163,17 @@ def iter_records(table: datasets.Dataset, batch: int = 10_000) -> Iterator[Recor
     for start in range(0, len(table), batch):
         for line in table.data.column(RECORD_COLUMN).slice(start, batch).to_pylist():
             yield Record.from_json(line)
+
+
+def planned_rows(table: datasets.Dataset) -> Iterator[dict[str, Any]]:
+    """`planned_columns` of every record, for the reward-coverage check, without parsing each one: records
+    of one plan key share applicability, so one record per key is parsed and stands for all of them."""
+    plans = table.data.column(PLAN_COLUMN)
+    for entry in pc.value_counts(plans).to_pylist():
+        first = pc.index(plans, entry["values"]).as_py()
+        row = planned_columns(Record.from_json(table.data.column(RECORD_COLUMN)[first].as_py()))
+        for _ in range(entry["counts"]):
+            yield row
 
 
 # -- rows, built per batch ------------------------------------------------------------------------------------

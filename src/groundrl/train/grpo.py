@@ -15,8 +15,7 @@ from groundrl.rewards import REWARDS, RewardSpec, build_rewards, check_coverage
 from groundrl.train.common import RunLog, TrainCommon, start_run, train_and_save, trl_args
 from groundrl.train.data import (
     RowBuilder,
-    iter_records,
-    planned_columns,
+    planned_rows,
     processor_family,
     records_for,
     training_dataset,
@@ -62,7 +61,7 @@ def build_trainer(cfg: GRPORunConfig, callbacks: list | None = None) -> GRPOTrai
     check_config(cfg)
     out = start_run(cfg)
     table = records_for(cfg, out)
-    check_coverage(cfg.rewards, (planned_columns(r) for r in iter_records(table)))
+    check_coverage(cfg.rewards, planned_rows(table))
     model, processor, family = load_for_training(cfg.model)
     # TRL left-pads prompts; the processor must too, or multimodal token types misalign (TRL sets this
     # only when it loads the processor itself).
