@@ -1,8 +1,14 @@
-"""Errors about user input that the CLI turns into one line and exit status 2, never a traceback."""
+"""Errors about user input that the CLI turns into one line and exit status 2, never a traceback.
+
+Every failure of a `groundrl` command ends as one line on stderr, `groundrl: error: FILE:LINE: field
+'name': what is wrong` (or `groundrl: error: what is wrong` where no file is involved), and an exit status:
+EXIT_BAD_INPUT for input the user can fix, EXIT_FAILED for a run that failed or an unexpected error.
+"""
 
 from __future__ import annotations
 
 EXIT_BAD_INPUT = 2
+EXIT_FAILED = 1
 
 
 class InputError(ValueError):

@@ -1,8 +1,12 @@
-"""Fast JSON parsing with the standard library's semantics.
+"""Fast JSON parsing with the standard library's semantics, within limits on depth and number size.
 
 orjson parses several times faster than `json`, which dominates the cost of validating and scoring large
 files. It refuses what `json` accepts (NaN, Infinity, integers beyond 64 bits), so those lines, and
 malformed ones, go through `json.loads`: the results, and the error messages, are the standard library's.
+
+Every reader of user JSON parses through `loads`, so hostile input fails the same way everywhere: nesting
+deeper than MAX_DEPTH or an integer longer than MAX_INT_DIGITS is a `json.JSONDecodeError` (which readers
+report as one line naming file and line), never a RecursionError or the interpreter's digit-limit ValueError.
 """
 
 from __future__ import annotations
@@ -12,14 +16,40 @@ from typing import Any
 
 import orjson
 
+# orjson refuses nesting past 1,024 levels, and the standard library's parser (the fallback) runs out of
+# recursion near 1,000: either way the document is refused, as one error.
+MAX_DEPTH = 1000
+MAX_INT_DIGITS = 400  # far beyond any coordinate or id; Python refuses int() of more than 4,300 digits
+
+
+class _TooLarge(ValueError):
+    pass
+
+
+def _parse_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_INT_DIGITS:
+        raise _TooLarge(f"an integer of {len(digits.lstrip('-')):,} digits (the limit is {MAX_INT_DIGITS})")
+    return int(digits)
+
 
 def loads(text: str | bytes) -> Any:
     """Parse one JSON document.
 
     Raises:
-        json.JSONDecodeError: with the standard library's message, line and column.
+        json.JSONDecodeError: with the standard library's message, line and column; or for a document
+            nested deeper than about MAX_DEPTH levels or holding an integer of more than MAX_INT_DIGITS digits.
     """
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
-        return json.loads(text)
+        pass
+    try:
+        return json.loads(text, parse_int=_parse_int)
+    except _TooLarge as e:
+        raise json.JSONDecodeError(str(e), _as_str(text), 0) from None
+    except RecursionError:
+        raise json.JSONDecodeError(f"nested deeper than about {MAX_DEPTH} levels", _as_str(text), 0) from None
+
+
+def _as_str(text: str | bytes) -> str:
+    return text.decode("utf-8", "replace") if isinstance(text, bytes) else text

@@ -237,7 +237,7 @@ def test_cli_refuses_another_run_with_one_line_and_resumes_the_same(scripted_run
     refused = CliRunner().invoke(app, [*args, "--temperature", "0.5"])
     assert refused.exit_code == 2, refused.output
     assert refused.stderr.strip().splitlines() == [
-        f"error: --out: {out} holds another run (temperature: was 0.0, now 0.5); --overwrite replaces it"
+        f"groundrl: error: --out: {out} holds another run (temperature: was 0.0, now 0.5); --overwrite replaces it"
     ]
     resumed = CliRunner().invoke(app, [*args, "batch_size=2"])
     assert resumed.exit_code == 0, resumed.output

@@ -193,11 +193,15 @@ def trained(monkeypatch):
 @pytest.mark.parametrize(
     ("command", "override", "message"),
     [
-        ("grpo", "trl.max_steps=abc", "error: trl.max_steps: expected int, got 'abc'"),
-        ("grpo", "trl.num_generations=3", "error: trl.num_generations: 3 does not divide the generation batch of 8"),
-        ("sft", "output_dir={root}/file.txt", "error: output_dir: '{root}/file.txt' is a file, not a folder"),
-        ("sft", "data={root}", "error: data: '{root}' is a folder"),
-        ("sft", "model={root}/nowhere", "error: model: no such folder '{root}/nowhere'"),
+        ("grpo", "trl.max_steps=abc", "groundrl: error: trl.max_steps: expected int, got 'abc'"),
+        (
+            "grpo",
+            "trl.num_generations=3",
+            "groundrl: error: trl.num_generations: 3 does not divide the generation batch of 8",
+        ),
+        ("sft", "output_dir={root}/file.txt", "groundrl: error: output_dir: '{root}/file.txt' is a file, not a folder"),
+        ("sft", "data={root}", "groundrl: error: data: '{root}' is a folder"),
+        ("sft", "model={root}/nowhere", "groundrl: error: model: no such folder '{root}/nowhere'"),
     ],
 )
 def test_cli_config_errors_exit_2_with_one_line(paths, trained, command, override, message):

@@ -236,7 +236,7 @@ def test_a_resume_that_cannot_restore_the_weights_trains_nothing(tiny_models, da
     result = run_cli("sft", str(config), f"output_dir={out}", "--resume")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
-        f"error: resume: {checkpoint} holds no LoRA adapter weights (adapter_model.safetensors or "
+        f"groundrl: error: resume: {checkpoint} holds no LoRA adapter weights (adapter_model.safetensors or "
         "adapter_model.bin); move it aside to resume from an earlier checkpoint"
     )
     assert not (out / "metrics.jsonl").exists() and not (out / f"checkpoint-{STEPS}").exists()

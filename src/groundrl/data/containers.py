@@ -80,7 +80,7 @@ def _without_trailing_commas(text: str, path: str, error: json.JSONDecodeError) 
     try:
         if not commas:
             raise error
-        data = json.loads(fixed)
+        data = jsonio.loads(fixed)
     except json.JSONDecodeError:
         raise InputError(
             path, error.lineno, None, f"not valid JSON ({error.msg} at column {error.colno})", "not_json"

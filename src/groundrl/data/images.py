@@ -13,6 +13,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from groundrl.boxes.conventions import Frame
 
 DEFAULT_MAX_PIXELS = 100_000_000  # larger images are refused: decompression bombs
+# A width or height a record may state: beyond any real image, and small enough that coordinate arithmetic
+# (areas, resizing) never overflows a float.
+MAX_IMAGE_SIDE = 1_000_000
 _TRANSPOSED = {5, 6, 7, 8}  # EXIF orientations that swap width and height
 _EXIF_ORIENTATION = 0x0112
 

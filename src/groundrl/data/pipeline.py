@@ -281,6 +281,7 @@ def _accepted(
     # Records within a JSONL batch are yielded before that batch's rejections; with "stop" a batch ends
     # at its first error, so nothing after the error is accepted.
     for source in sources:
+        before = report.total
         for record, error, raw in _items(source, check, stop, workers or os.cpu_count() or 1, keep):
             report.total += 1
             if error is not None:
@@ -291,6 +292,9 @@ def _accepted(
                 continue
             report.accepted += 1
             yield record
+        # Validating or training on an empty file is a mistake, never a success (a RefCOCO split may be empty).
+        if report.total == before and get_format(source.format).container in ("jsonl", "json"):
+            raise InputError(str(source.path), None, None, "no records: the file is empty", "empty")
 
 
 def write_records(records: Iterable[Record], fmt_name: str, out: Path, image_root: Path | None = None) -> int:

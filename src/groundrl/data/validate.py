@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from groundrl.data.images import DEFAULT_MAX_PIXELS, ImageProblem, check_image
+from groundrl.data.images import DEFAULT_MAX_PIXELS, MAX_IMAGE_SIDE, ImageProblem, check_image
 from groundrl.data.records import IMAGE_TOKEN, TASKS, Record
 from groundrl.errors import InputError
 
@@ -44,6 +44,15 @@ class RecordChecker:
         Raises:
             InputError: the first failed check.
         """
+        try:
+            return self._check(record, line)
+        except InputError:
+            raise
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError) as e:
+            # a field of a type no check anticipated (a record built by a reader that trusts its source)
+            raise self.error(line, None, f"malformed record ({type(e).__name__}: {e})", "malformed") from e
+
+    def _check(self, record: Record, line: int) -> Record:
         self._check_images_field(record, line)
         self._check_text(record, line)
         if record.boxes is not None:
@@ -66,14 +75,17 @@ class RecordChecker:
             raise self.error(line, "images", "no images", "missing_field")
         sizes = record.image_sizes
         if sizes is not None:
-            if len(sizes) != len(record.images):
+            if type(sizes) is not list or len(sizes) != len(record.images):
                 raise self.error(
                     line, "image_sizes", f"{len(sizes)} sizes for {len(record.images)} images", "bad_image_size"
                 )
             for w_h in sizes:
-                if not (isinstance(w_h, list | tuple) and len(w_h) == 2 and all(_positive(v) for v in w_h)):
+                if not (isinstance(w_h, list | tuple) and len(w_h) == 2 and all(_side(v) for v in w_h)):
                     raise self.error(
-                        line, "image_sizes", f"expected [width, height] > 0, got {w_h!r}", "bad_image_size"
+                        line,
+                        "image_sizes",
+                        f"expected [width, height], each > 0 and <= {MAX_IMAGE_SIDE:,}, got {w_h!r}",
+                        "bad_image_size",
                     )
         if not 0 <= record.image_index < len(record.images):
             raise self.error(
@@ -177,3 +189,7 @@ def _finite(v: object) -> bool:
 
 def _positive(v: object) -> bool:
     return _finite(v) and v > 0
+
+
+def _side(v: object) -> bool:
+    return _positive(v) and v <= MAX_IMAGE_SIDE

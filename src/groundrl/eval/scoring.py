@@ -30,6 +30,7 @@ from groundrl.boxes.score import (
     score_detections,
     score_output,
 )
+from groundrl.data.images import MAX_IMAGE_SIDE
 from groundrl.errors import InputError
 from groundrl.models.families import FAMILIES, UnknownFamilyError, get_family
 from groundrl.streaming import line_batches, map_in_order
@@ -85,8 +86,10 @@ def _number(row: dict, key: str, path: str, line: int, positive: bool = False) -
     value = row.get(key)
     if type(value) not in _NUMBER_TYPES or not math.isfinite(value):
         raise InputError(path, line, key, f"expected a finite number, got {value!r}", "bad_number")
-    if positive and value <= 0:
-        raise InputError(path, line, key, f"expected a positive number, got {value!r}", "bad_number")
+    if positive and not 0 < value <= MAX_IMAGE_SIDE:
+        raise InputError(
+            path, line, key, f"expected a positive number <= {MAX_IMAGE_SIDE:,}, got {value!r}", "bad_number"
+        )
     return float(value)
 
 
@@ -149,7 +152,10 @@ def _frame(row: dict, width: float, height: float, path: str, line: int) -> Fram
     input_w, input_h = row.get("input_width"), row.get("input_height")
     if coords == "resized":
         if input_w is None and input_h is None and family is not None:
-            input_w, input_h = family.input_size(int(width), int(height))
+            try:
+                input_w, input_h = family.input_size(int(width), int(height))
+            except ValueError as e:  # the family's processor refuses the size (an extreme aspect ratio)
+                raise InputError(path, line, "width", f"{family.name} cannot resize this image: {e}", "bad_size") from e
         else:
             input_w = _number(row, "input_width", path, line, positive=True)
             input_h = _number(row, "input_height", path, line, positive=True)
@@ -278,4 +284,6 @@ def score_jsonl(
             if details is not None:
                 details.write(result.details)
     total.skipped = len(bad)
+    if not bad and not any(v for k, v in total.as_dict().items() if k.startswith("n_")):
+        raise InputError(path_str, None, None, "no predictions: the file is empty or holds only blank lines", "empty")
     return total, bad

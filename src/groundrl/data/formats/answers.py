@@ -14,6 +14,7 @@ import json
 import re
 from typing import Any
 
+from groundrl import jsonio
 from groundrl.boxes.parse import answer_region
 from groundrl.data.formats.base import ReadContext
 
@@ -53,7 +54,7 @@ def detection_answer(
     if not region.startswith("["):
         return None
     try:
-        items = json.loads(region)
+        items = jsonio.loads(region)
     except json.JSONDecodeError as e:
         raise ctx.error(field, f"{_SHAPE}; not valid JSON ({e.msg} at column {e.colno})", "bad_box") from e
     if not isinstance(items, list) or not all(isinstance(item, dict) and "bbox_2d" in item for item in items):

@@ -10,6 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from groundrl import jsonio
 from groundrl.data.formats.base import WriteContext
 from groundrl.data.records import Record
 from groundrl.errors import InputError
@@ -80,8 +81,16 @@ def read_parquet(path: Path, image_root: Path) -> Iterator[tuple[int, Record | I
     i = 0
     for batch in table_file.iter_batches():
         for row in batch.to_pylist():
-            row["messages"] = json.loads(row["messages"]) if row["messages"] else None
-            row["meta"] = json.loads(row["meta"]) if row["meta"] else {}
-            row["images"] = [p if Path(p).is_absolute() else str(image_root / p) for p in row["images"]]
-            yield i, Record(**row)
+            yield i, _row_record(row, image_root, str(path), i)
             i += 1
+
+
+def _row_record(row: dict, image_root: Path, path: str, i: int) -> Record | InputError:
+    """A row as a record, or the InputError naming the row (a bad row is one item rejected, not a crash)."""
+    try:
+        row["messages"] = jsonio.loads(row["messages"]) if row["messages"] else None
+        row["meta"] = jsonio.loads(row["meta"]) if row["meta"] else {}
+        row["images"] = [p if Path(p).is_absolute() else str(image_root / p) for p in row["images"] or []]
+        return Record(**row)
+    except (ValueError, TypeError, KeyError) as e:  # JSONDecodeError is a ValueError
+        return InputError(path, i, None, f"malformed row ({type(e).__name__}: {e})", "malformed", index=True)

@@ -10,12 +10,12 @@ names any class or function is refused, so a tampered file cannot run code.
 
 from __future__ import annotations
 
-import json
 import pickle
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from groundrl import jsonio
 from groundrl.data.records import Record
 from groundrl.errors import InputError
 
@@ -71,7 +71,7 @@ def read_refcoco(folder: Path, image_root: Path, split: str | None = None) -> It
             str(folder), None, "split", f"{name} has splits {', '.join(SPLITS[name])}, not {split!r}", "bad_split"
         )
     try:
-        instances = json.loads(instances_path.read_text())
+        instances = jsonio.loads(instances_path.read_bytes())
         images = {im["id"]: im for im in instances["images"]}
         anns = {ann["id"]: ann for ann in instances["annotations"]}
     except (OSError, ValueError, KeyError, TypeError) as e:
