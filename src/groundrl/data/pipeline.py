@@ -300,6 +300,9 @@ def _accepted(
 def write_records(records: Iterable[Record], fmt_name: str, out: Path, image_root: Path | None = None) -> int:
     """Write records in a writable format; image paths relative to `image_root` (default: out's folder).
 
+    The file appears under its name only once complete: it is written next to it under a temporary name
+    and renamed, so an interrupted or failed conversion leaves no half-written output behind.
+
     Raises:
         InputError: for a format GroundRL does not write.
     """
@@ -307,8 +310,18 @@ def write_records(records: Iterable[Record], fmt_name: str, out: Path, image_roo
         raise InputError(
             str(out), None, "to", f"cannot write {fmt_name!r}; writable: {', '.join(WRITABLE)}", "bad_format"
         )
-    ctx = WriteContext(out, (image_root or out.parent).absolute())
     out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.{os.getpid()}.partial")
+    try:
+        n = _write(records, fmt_name, partial, (image_root or out.parent).absolute())
+        partial.replace(out)
+    finally:
+        partial.unlink(missing_ok=True)
+    return n
+
+
+def _write(records: Iterable[Record], fmt_name: str, path: Path, image_root: Path) -> int:
+    ctx = WriteContext(path, image_root)
     if fmt_name == "parquet":
         from groundrl.data.formats.parquet import write_parquet
 
@@ -316,7 +329,7 @@ def write_records(records: Iterable[Record], fmt_name: str, out: Path, image_roo
     fmt = get_format(fmt_name)
     is_array = fmt.container == "json"
     n = 0
-    with open(out, "w", encoding="utf-8") as f:
+    with open(path, "w", encoding="utf-8") as f:
         if is_array:
             f.write("[")
         for record in records:

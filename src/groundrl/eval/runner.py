@@ -20,9 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from groundrl.config import to_dict
+from groundrl.data.containers import is_json_array
 from groundrl.data.images import load_image
 from groundrl.data.records import Record
 from groundrl.engines import Engine, Prompt, Sampling, build_engine
+from groundrl.errors import InputError
 from groundrl.eval.judge import AGGREGATIONS, judge
 from groundrl.eval.suites import Split, load_data, load_suite
 from groundrl.models.families import Family, get_family
@@ -261,6 +263,28 @@ def claim_run_folder(cfg: EvalConfig, out: Path, overwrite: bool = False) -> Non
     partial.replace(out / CONFIG)  # a crash never leaves a half-written config.json
 
 
+def check_images_exist(cfg: EvalConfig, splits: list[Split], pending: list[tuple[Split, Record]]) -> None:
+    """Refuse a run whose records name a missing image before any model loads, naming the record's place.
+
+    Raises:
+        InputError: `FILE:LINE: field 'images[k]': image not found: PATH` for a data file (its items map one
+            to one onto records: a bad item stops the read), or the suite's split and the record's id.
+    """
+    positions = {id(r): k for s in splits for k, r in enumerate(s.records)}
+    for split, record in pending:
+        for k, image in enumerate(record.images):
+            if os.path.exists(image):
+                continue
+            field, message = f"images[{k}]", f"image not found: {image}"
+            if not cfg.data:
+                where = f"{cfg.suite} {split.name}, record {record.id!r}"
+                raise InputError(where, None, field, message, "missing_image")
+            data = Path(cfg.data)
+            index = cfg.format == "parquet" or is_json_array(data)
+            position = positions[id(record)] + (0 if index else 1)
+            raise InputError(str(data), position, field, message, "missing_image", index=index)
+
+
 def run_eval(
     cfg: EvalConfig,
     out: Path,
@@ -293,6 +317,7 @@ def run_eval(
         progress(total - len(pending), total)
     if not pending:
         return path
+    check_images_exist(cfg, splits, pending)
     engine = engine or open_engine(cfg)
     sampling = cfg.sampling()
     with open(path, "a", encoding="utf-8") as f:
