@@ -1,6 +1,8 @@
 """`groundrl serve` as a real server on 127.0.0.1, driven by the official openai client and raw HTTP."""
 
+import asyncio
 import base64
+import contextlib
 import io
 import json
 import socket
@@ -11,11 +13,14 @@ import time
 import urllib.request
 from urllib.error import HTTPError
 
+import psutil
 import pytest
 from PIL import Image
 
 from groundrl.eval.metrics import read_predictions
 from helpers import run_cli
+
+MAX_PROMPT_TOKENS = 400
 
 
 def free_port() -> int:
@@ -25,7 +30,8 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tiny_models):
+def server_proc(tiny_models):
+    """`groundrl serve` on the tiny model in its own process: (base URL, process)."""
     port = free_port()
     args = [
         sys.executable,
@@ -46,6 +52,10 @@ def server(tiny_models):
         "200000",
         "--batch-size",
         "8",
+        "--max-prompt-tokens",
+        str(MAX_PROMPT_TOKENS),
+        "--max-images",
+        "2",
     ]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
@@ -57,9 +67,14 @@ def server(tiny_models):
             if proc.poll() is not None:
                 raise RuntimeError(proc.stderr.read().decode()) from None
             time.sleep(0.1)
-    yield url
+    yield url, proc
     proc.terminate()
     proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server(server_proc):
+    return server_proc[0]
 
 
 def data_url(size=(64, 48), colour=(200, 30, 30)) -> str:
@@ -77,7 +92,7 @@ def message(text="Locate the red square", url=None):
     ]
 
 
-def test_openai_client_round_trip(server):
+def test_openai_client_round_trip(server, tiny_models):
     from openai import OpenAI
 
     client = OpenAI(base_url=server + "/v1", api_key="unused")
@@ -87,6 +102,20 @@ def test_openai_client_round_trip(server):
     )
     assert len(response.choices) == 2 and all(isinstance(c.message.content, str) for c in response.choices)
     assert 0 < response.usage.completion_tokens <= 16
+    assert response.usage.prompt_tokens == prompt_tokens(tiny_models, message())
+    assert response.usage.total_tokens == response.usage.prompt_tokens + response.usage.completion_tokens
+
+
+def prompt_tokens(tiny_models, messages) -> int:
+    """The prompt's length as the model's own processor makes it, image tokens included."""
+    from transformers import AutoProcessor
+
+    from groundrl.serve.schema import ServeLimits, to_prompt
+
+    processor = AutoProcessor.from_pretrained(tiny_models["qwen2.5-vl"])
+    prompt = to_prompt(messages, ServeLimits())
+    text = processor.apply_chat_template(prompt.messages, add_generation_prompt=True, tokenize=False)
+    return processor(text=[text], images=prompt.images, return_tensors="pt")["input_ids"].shape[1]
 
 
 def test_concurrent_requests_are_batched(server):
@@ -136,11 +165,23 @@ def post(server, body: bytes | dict):
         ({"messages": [{"role": "wizard", "content": "hi"}]}, 400, "invalid_request"),
         (b"{not json", 400, "invalid_request"),
         ({"messages": message(url=data_url(size=(8, 8)) + "A" * 1_200_000)}, 413, "body_too_large"),
+        ({"messages": [{"role": "user", "content": [*message()[0]["content"]] * 3}]}, 400, "too_many_images"),
+        ({"messages": message("x" * 16 * MAX_PROMPT_TOKENS + "x")}, 400, "prompt_too_long"),
+        ({"messages": message(" ".join(f"w{i}" for i in range(MAX_PROMPT_TOKENS)))}, 400, "prompt_too_long"),
+        ({"messages": message(), "presence_penalty": 0.5}, 400, "unsupported_parameter"),
+        ({"messages": message(), "tools": []}, 400, "invalid_request"),
+        ({"messages": message(), "stop": ["a", "b", "c", "d", "e"]}, 400, "invalid_stop"),
+        ({"messages": message(), "stop": ""}, 400, "invalid_stop"),
+        ({"messages": message(), "n": 17}, 400, "n_too_large"),
+        ({"messages": message(), "seed": 2**70}, 400, "invalid_request"),
+        ({"messages": message("<|image_pad|>")}, 400, "bad_prompt"),
+        ({"messages": message(), "model": "gpt-4o"}, 404, "model_not_found"),
     ],
 )
 def test_bad_input_is_a_4xx_json_error(server, body, status, code):
     got, payload = post(server, body)
     assert got == status and payload["error"]["code"] == code
+    assert set(payload["error"]) == {"message", "type", "param", "code"}
     assert "Traceback" not in json.dumps(payload)
 
 
@@ -186,3 +227,129 @@ def test_predict_cli(tiny_models, tmp_path):
     assert Image.open(tmp_path / "shot.pred.png").size == (64, 48)
     missing = run_cli("predict", "x", "--model", str(tiny_models["qwen2.5-vl"]), "--image", str(tmp_path / "nope.png"))
     assert missing.returncode == 2 and "image not found" in missing.stderr
+
+
+def test_unknown_model_is_a_404_through_the_openai_client(server):
+    from openai import NotFoundError, OpenAI
+
+    client = OpenAI(base_url=server + "/v1", api_key="unused", max_retries=0)
+    with pytest.raises(NotFoundError) as caught:
+        client.chat.completions.create(model="gpt-4o", messages=message(), max_tokens=4)
+    assert caught.value.body["code"] == "model_not_found" and caught.value.body["param"] == "model"
+
+
+def test_stream_with_the_sync_openai_client(server):
+    from openai import OpenAI
+
+    client = OpenAI(base_url=server + "/v1", api_key="unused")
+    whole = client.chat.completions.create(model="tiny", messages=message(), max_tokens=8, temperature=0)
+    stream = client.chat.completions.create(
+        model="tiny",
+        messages=message(),
+        max_tokens=8,
+        temperature=0,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    events = list(stream)
+    assert all(e.object == "chat.completion.chunk" for e in events)
+    assert events[0].choices[0].delta.role == "assistant"
+    text = "".join(e.choices[0].delta.content or "" for e in events if e.choices)
+    assert text == whole.choices[0].message.content
+    assert events[-2].choices[0].finish_reason == whole.choices[0].finish_reason
+    assert events[-1].choices == [] and events[-1].usage.total_tokens == whole.usage.total_tokens
+
+
+def test_stream_with_the_async_openai_client(server):
+    from openai import AsyncOpenAI
+
+    async def collect(k: int) -> tuple[str, str]:
+        client = AsyncOpenAI(base_url=server + "/v1", api_key="unused")
+        stream = await client.chat.completions.create(
+            model="tiny", messages=message(f"shape {k}"), max_tokens=6, temperature=0, stream=True
+        )
+        chunks = [c async for c in stream]
+        text = "".join(c.choices[0].delta.content or "" for c in chunks)
+        await client.close()
+        return text, chunks[-1].choices[0].finish_reason
+
+    async def both():
+        return await asyncio.gather(collect(0), collect(1))
+
+    results = asyncio.run(both())
+    assert len(results) == 2 and all(reason in ("stop", "length") for _, reason in results)
+
+
+def test_stream_ends_with_done(server):
+    request = urllib.request.Request(
+        server + "/v1/chat/completions",
+        data=json.dumps({"messages": message(), "max_tokens": 4, "n": 2, "temperature": 0.8, "stream": True}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        lines = [line for line in r.read().decode().split("\n\n") if line]
+    assert lines[-1] == "data: [DONE]"
+    chunks = [json.loads(line.removeprefix("data: ")) for line in lines[:-1]]
+    assert {c["choices"][0]["index"] for c in chunks} == {0, 1}
+    assert sum(1 for c in chunks if c["choices"][0]["finish_reason"]) == 2
+
+
+def test_sampling_fields_are_honoured(server):
+    from openai import OpenAI
+
+    client = OpenAI(base_url=server + "/v1", api_key="unused")
+    greedy = client.chat.completions.create(model="tiny", messages=message(), max_tokens=12, temperature=0, n=3)
+    assert len({c.message.content for c in greedy.choices}) == 1 and len(greedy.choices) == 3
+    assert greedy.choices[0].finish_reason == "length" and greedy.usage.completion_tokens == 3 * 12
+    text = greedy.choices[0].message.content
+    assert len(text) > 3
+    stopped = client.chat.completions.create(
+        model="tiny", messages=message(), max_tokens=12, temperature=0, stop=text[:3]
+    )
+    assert stopped.choices[0].message.content == text[:3]
+    assert stopped.choices[0].finish_reason == "stop"
+    sampled = [
+        client.chat.completions.create(model="tiny", messages=message(), max_tokens=12, temperature=1.0, seed=7)
+        for _ in range(2)
+    ]
+    assert sampled[0].choices[0].message.content == sampled[1].choices[0].message.content
+
+
+def rss_mb(pid: int) -> float:
+    return psutil.Process(pid).memory_info().rss / 2**20
+
+
+def read_reply(s: socket.socket) -> str:
+    """What the server sent until it closed the connection (or reset it)."""
+    reply = b""
+    with contextlib.suppress(OSError):
+        while chunk := s.recv(4096):
+            reply += chunk
+    return reply.decode(errors="replace")
+
+
+def test_chunked_body_over_the_cap_is_413_without_reading_it(server_proc):
+    url, proc = server_proc
+    port = int(url.rsplit(":", 1)[1])
+    before = rss_mb(proc.pid)
+    sent = {"bytes": 0}
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        head = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        s.sendall((head + "Transfer-Encoding: chunked\r\n\r\n").encode())
+
+        def flood() -> None:
+            block = b"%x\r\n%s\r\n" % (2**20, b"A" * 2**20)
+            with contextlib.suppress(OSError):
+                for _ in range(256):
+                    s.sendall(block)
+                    sent["bytes"] += 2**20
+
+        sender = threading.Thread(target=flood)
+        sender.start()
+        reply = read_reply(s)
+        sender.join(timeout=60)
+    assert reply.startswith("HTTP/1.1 413"), reply[:200]
+    assert '"body_too_large"' in reply
+    assert sent["bytes"] < 64 * 2**20
+    assert rss_mb(proc.pid) - before < 32
