@@ -15,6 +15,8 @@ from urllib.error import HTTPError
 
 import psutil
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from groundrl.eval.metrics import read_predictions
@@ -81,6 +83,16 @@ def data_url(size=(64, 48), colour=(200, 30, 30)) -> str:
     buffer = io.BytesIO()
     Image.new("RGB", size, colour).save(buffer, "PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+IMAGE_URLS = [
+    data_url(),
+    data_url(size=(1000, 1000)),
+    "data:image/png;base64,bm90IGFuIGltYWdl",
+    "data:image/png;base64,!!",
+    "http://example.com/x.png",
+    "",
+]
 
 
 def message(text="Locate the red square", url=None):
@@ -353,3 +365,57 @@ def test_chunked_body_over_the_cap_is_413_without_reading_it(server_proc):
     assert '"body_too_large"' in reply
     assert sent["bytes"] < 64 * 2**20
     assert rss_mb(proc.pid) - before < 32
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
+PART = st.one_of(
+    st.fixed_dictionaries({"type": st.just("text"), "text": st.text(max_size=40) | JSON}),
+    st.fixed_dictionaries(
+        {"type": st.just("image_url"), "image_url": st.fixed_dictionaries({"url": st.sampled_from(IMAGE_URLS)}) | JSON}
+    ),
+    JSON,
+)
+MESSAGE = st.fixed_dictionaries(
+    {
+        "role": st.sampled_from(["user", "system", "assistant", "tool", ""]) | JSON,
+        "content": st.text(max_size=40) | st.lists(PART, max_size=3) | JSON,
+    }
+)
+FIELDS = {
+    "model": st.sampled_from(["tiny", "other"]) | JSON,
+    "max_tokens": st.integers(-2, 6) | JSON,
+    "max_completion_tokens": st.integers(-2, 6),
+    "temperature": st.floats(-1, 3) | JSON,
+    "top_p": st.floats(-1, 2),
+    "n": st.integers(-1, 20),
+    "stop": st.text(max_size=3) | st.lists(st.text(max_size=3), max_size=6) | JSON,
+    "seed": st.integers(),
+    "stream": st.booleans() | JSON,
+    "stream_options": JSON,
+    "presence_penalty": st.floats(-2, 2),
+    "logprobs": JSON,
+    "tools": JSON,
+}
+BODY = st.fixed_dictionaries({"messages": st.lists(MESSAGE, max_size=2) | JSON}, optional=FIELDS).map(json.dumps).map(
+    str.encode
+) | st.binary(max_size=64)
+
+
+@settings(max_examples=50, deadline=10_000, database=None)
+@given(body=BODY)
+def test_fuzzed_requests_get_an_answer_or_a_4xx_never_a_500(server, body):
+    request = urllib.request.Request(
+        server + "/v1/chat/completions", data=body, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as r:
+            status, payload = r.status, r.read()
+    except HTTPError as e:
+        status, payload = e.code, e.read()
+    assert status in (200, 400, 404), (status, payload[:300])
+    if status != 200:
+        assert set(json.loads(payload)["error"]) == {"message", "type", "param", "code"}

@@ -20,6 +20,7 @@ def serve(
     max_image_pixels: Annotated[int, typer.Option(min=1, help="Largest image, in pixels (400).")] = 16_777_216,
     max_queue: Annotated[int, typer.Option(min=1, help="Requests waiting for the model; beyond: 429.")] = 64,
     request_timeout: Annotated[float, typer.Option(min=0.1, help="Seconds from queueing to answer (504).")] = 120.0,
+    body_timeout: Annotated[float, typer.Option(min=0.1, help="Seconds to send the whole body (408).")] = 30.0,
 ) -> None:
     """Serve /v1/chat/completions and /v1/models (OpenAI's API) with batching and input limits."""
     from groundrl.engines.hf import TransformersEngine
@@ -34,6 +35,7 @@ def serve(
         batch_size=batch_size,
         max_queue=max_queue,
         request_timeout_s=request_timeout,
+        body_timeout_s=body_timeout,
     )
     engine = TransformersEngine(model, batch_size=batch_size)
     bound_generation_time(engine, request_timeout)

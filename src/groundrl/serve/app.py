@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from groundrl.engines.base import Engine, Generation, Prompt, Sampling
 from groundrl.serve.batcher import Batcher
@@ -181,6 +182,10 @@ def add_error_handlers(app: FastAPI) -> None:
         first = e.errors()[0] if e.errors() else {}
         where = ".".join(str(x) for x in first.get("loc", ()) if x != "body")
         return error_response(400, f"{where}: {first.get('msg', 'invalid request')}", "invalid_request", where or None)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, e: StarletteHTTPException) -> JSONResponse:
+        return error_response(e.status_code, str(e.detail), "invalid_request" if e.status_code == 400 else "http_error")
 
     @app.exception_handler(Exception)
     async def crashed(_: Request, e: Exception) -> JSONResponse:
