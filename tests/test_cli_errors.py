@@ -116,7 +116,7 @@ INPUT_CASES = [
     ("wide_pred.jsonl", ("score",), "{path}:1: field 'width': expected a positive number <= 1,000,000, got 1e+300"),
     ("blank.jsonl", ("validate", "stats", "eval"), "{path}:1: empty line"),
     ("blank.jsonl", ("score",), "{path}: no predictions: the file is empty or holds only blank lines"),
-    ("empty.jsonl", ("validate", "stats", "eval"), "{path}: no records: the file is empty"),
+    ("empty.jsonl", ("validate", "stats", "eval"), "{path}: holds no records"),
     ("empty.jsonl", ("score",), "{path}: no predictions"),
 ]
 

@@ -294,7 +294,7 @@ def _accepted(
             yield record
         # Validating or training on an empty file is a mistake, never a success (a RefCOCO split may be empty).
         if report.total == before and get_format(source.format).container in ("jsonl", "json"):
-            raise InputError(str(source.path), None, None, "no records: the file is empty", "empty")
+            raise InputError(str(source.path), None, None, "holds no records", "empty")
 
 
 def write_records(records: Iterable[Record], fmt_name: str, out: Path, image_root: Path | None = None) -> int:

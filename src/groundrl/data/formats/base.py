@@ -148,7 +148,10 @@ def conversations_to_messages(turns: list, ctx: ReadContext, field: str = "conve
     messages = []
     for k, turn in enumerate(turns):
         if not (
-            isinstance(turn, dict) and isinstance(turn.get("value"), str) and turn.get("from") in ROLE_FROM_SHAREGPT
+            isinstance(turn, dict)
+            and isinstance(turn.get("value"), str)
+            and isinstance(turn.get("from"), str)  # a list there would be unhashable in the lookup below
+            and turn["from"] in ROLE_FROM_SHAREGPT
         ):
             raise ctx.error(f"{field}[{k}]", 'expected {"from": human|gpt|system, "value": str}', "bad_type")
         messages.append({"role": ROLE_FROM_SHAREGPT[turn["from"]], "content": turn["value"]})
