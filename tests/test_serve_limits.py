@@ -153,3 +153,14 @@ def test_the_engine_sees_only_requests_that_passed_every_check():
         assert post(url, {"messages": [{"role": "user", "content": "hi"}], "model": "other"})[0] == 404
         assert post(url)[0] == 200
     assert len(seen) == 1
+
+
+def test_the_timeout_also_stops_a_running_generate(tiny_models):
+    from groundrl.engines.hf import TransformersEngine
+    from groundrl.serve import bound_generation_time
+
+    engine = TransformersEngine(tiny_models["qwen2.5-vl"], device="cpu")
+    bound_generation_time(engine, 0.2)
+    started = time.perf_counter()
+    [[answer]] = engine.generate([Prompt([{"role": "user", "content": "hi"}])], Sampling(max_new_tokens=2000))
+    assert time.perf_counter() - started < 3 and answer.num_tokens < 2000

@@ -18,7 +18,7 @@ def serve(
     max_prompt_tokens: Annotated[int, typer.Option(min=1, help="Largest prompt, image tokens included (400).")] = 8192,
     max_images: Annotated[int, typer.Option(min=0, help="Images per request (400).")] = 8,
     max_image_pixels: Annotated[int, typer.Option(min=1, help="Largest image, in pixels (400).")] = 16_777_216,
-    max_queue: Annotated[int, typer.Option(min=1, help="Requests waiting for the model; beyond: 429.")] = 64,
+    max_queue: Annotated[int, typer.Option(min=1, help="Requests admitted beyond one batch; beyond: 429.")] = 64,
     request_timeout: Annotated[float, typer.Option(min=0.1, help="Seconds from queueing to answer (504).")] = 120.0,
     body_timeout: Annotated[float, typer.Option(min=0.1, help="Seconds to send the whole body (408).")] = 30.0,
 ) -> None:

@@ -158,8 +158,9 @@ def create_app(
                 "model",
             )
         sampling, copies = to_sampling(body, limits)
-        prompt, prompt_tokens = await prepare(body, limits, count_tokens)
-        generations = (await batcher.submit(prompt, sampling)) * copies
+        with batcher.admission():
+            prompt, prompt_tokens = await prepare(body, limits, count_tokens)
+            generations = (await batcher.submit(prompt, sampling)) * copies
         response = completion(model_name, generations, sampling, prompt_tokens)
         if not body.stream:
             return response

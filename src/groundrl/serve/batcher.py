@@ -1,14 +1,17 @@
-"""Batching with a bounded queue: concurrent requests with the same sampling share one `generate` call.
+"""Batching with bounded admission: concurrent requests with the same sampling share one `generate` call.
 
-A full queue answers 429 at once rather than making every client wait; a request that is not answered
-within the timeout gets a 504 and, if it had not started, is dropped from its batch.
+A request is admitted (before its prompt is prepared) only while fewer than `batch_size + max_queue` are in
+the server; the next one is answered 429 at once rather than making every client wait. A request that is
+not answered within the timeout gets a 504 and, if it had not started, is dropped from its batch.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 
 from groundrl.engines.base import Engine, Generation, Prompt, Sampling
 from groundrl.serve.schema import BadRequest, ServeLimits
@@ -21,23 +24,36 @@ class Batcher:
 
     def __init__(self, engine: Engine, limits: ServeLimits) -> None:
         self.engine, self.limits = engine, limits
-        self.queue: asyncio.Queue = asyncio.Queue(maxsize=limits.max_queue)
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.admitted = 0
         self.requests = 0
         self.batches = 0
+
+    @contextlib.contextmanager
+    def admission(self) -> Iterator[None]:
+        """Hold one of the server's places for a request while it is prepared, queued and answered.
+
+        Raises:
+            BadRequest: 429 when every place is taken.
+        """
+        if self.admitted >= self.limits.batch_size + self.limits.max_queue:
+            raise BadRequest(
+                f"the server's queue of {self.limits.max_queue} requests is full; retry later", 429, "queue_full"
+            )
+        self.admitted += 1
+        try:
+            yield
+        finally:
+            self.admitted -= 1
 
     async def submit(self, prompt: Prompt, sampling: Sampling) -> list[Generation]:
         """The engine's answers for `prompt`.
 
         Raises:
-            BadRequest: 429 when the queue is full, 504 when no answer came within the timeout.
+            BadRequest: 504 when no answer came within the timeout.
         """
         future = asyncio.get_running_loop().create_future()
-        try:
-            self.queue.put_nowait((prompt, sampling, future))
-        except asyncio.QueueFull:
-            raise BadRequest(
-                f"the server's queue of {self.limits.max_queue} requests is full; retry later", 429, "queue_full"
-            ) from None
+        self.queue.put_nowait((prompt, sampling, future))
         self.requests += 1
         try:
             return await asyncio.wait_for(asyncio.shield(future), self.limits.request_timeout_s)

@@ -38,7 +38,7 @@ class ServeLimits:
         max_n: largest `n`.
         batch_size: requests per `generate` call.
         batch_wait_s: how long the first request of a batch waits for others.
-        max_queue: requests waiting for the model; one more is answered 429.
+        max_queue: requests admitted beyond a running batch (being prepared or queued); one more: 429.
         request_timeout_s: from queueing to answer; 504 after it.
         body_timeout_s: time to send the whole body (a slow-loris client gets 408).
     """
