@@ -1,7 +1,8 @@
 """A pure ASGI middleware that reads the request body under a byte cap and a time limit.
 
-Counting the bytes as they arrive is what holds for chunked bodies too (they declare no length); the
-body is refused with 413 as soon as it crosses the cap, so the server never holds more than the cap.
+Counting the bytes as they arrive is what holds for chunked bodies too (they declare no length); once the
+body crosses the cap it is refused with 413 and no more of it is kept, so the server never holds more than
+the cap.
 """
 
 from __future__ import annotations
@@ -11,6 +12,12 @@ import json
 from typing import Any
 
 from groundrl.serve.schema import error_body
+
+# A body over the cap is read on (and thrown away) up to this many more bytes, for up to DRAIN_S seconds,
+# so that a client that sends its whole body before reading can read the 413 instead of a reset; beyond
+# that the 413 closes the connection.
+DRAIN_BYTES = 4 * 2**20
+DRAIN_S = 1.0
 
 
 class BodyLimit:
@@ -22,16 +29,18 @@ class BodyLimit:
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        too_large = f"request body over {self.max_bytes:,} bytes"
         declared = dict(scope["headers"]).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            return await self._refuse(send, 413, f"request body over {self.max_bytes:,} bytes", "body_too_large")
+        if declared.isdigit() and int(declared) > self.max_bytes + DRAIN_BYTES:
+            return await self._refuse(send, 413, too_large, "body_too_large", close=True)
         try:
             async with asyncio.timeout(self.timeout_s):
-                body = await self._read(receive)
+                body, drained = await self._read(receive)
         except TimeoutError:
-            return await self._refuse(send, 408, f"request body not received within {self.timeout_s:g} s", "timeout")
+            msg = f"request body not received within {self.timeout_s:g} s"
+            return await self._refuse(send, 408, msg, "timeout", close=True)
         if body is None:
-            return await self._refuse(send, 413, f"request body over {self.max_bytes:,} bytes", "body_too_large")
+            return await self._refuse(send, 413, too_large, "body_too_large", close=not drained)
         sent = False
 
         async def replay() -> dict:
@@ -43,25 +52,39 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _read(self, receive: Any) -> bytes | None:
-        """The whole body, or None as soon as it exceeds the cap (the rest is never read)."""
+    async def _read(self, receive: Any) -> tuple[bytes | None, bool]:
+        """The whole body and True; or, once it exceeds the cap, None and whether its rest was drained."""
         chunks, size = [], 0
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                return b""
-            chunk = message.get("body", b"")
+                return b"", True
+            chunk, more = message.get("body", b""), message.get("more_body", False)
             size += len(chunk)
             if size > self.max_bytes:
-                return None
+                return None, not more or await self._drain(receive, size)
             chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
+            if not more:
+                return b"".join(chunks), True
+
+    async def _drain(self, receive: Any, size: int) -> bool:
+        """Read and drop the rest of a refused body, within DRAIN_BYTES and DRAIN_S; True if it ended."""
+        try:
+            async with asyncio.timeout(DRAIN_S):
+                while size <= self.max_bytes + DRAIN_BYTES:
+                    message = await receive()
+                    size += len(message.get("body", b""))
+                    if message["type"] == "http.disconnect" or not message.get("more_body", False):
+                        return True
+        except TimeoutError:
+            return False
+        return False
 
     @staticmethod
-    async def _refuse(send: Any, status: int, message: str, code: str) -> None:
+    async def _refuse(send: Any, status: int, message: str, code: str, close: bool) -> None:
         payload = json.dumps(error_body(status, message, code)).encode()
-        headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
-        headers.append((b"content-length", str(len(payload)).encode()))
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+        if close:
+            headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
