@@ -232,3 +232,8 @@ def test_convert_killed_by_a_signal_leaves_nothing_under_the_final_name(root):
         proc.wait()
     assert proc.returncode == -signal.SIGKILL
     assert not out.exists()
+
+
+def test_predict_with_a_missing_model_folder_names_it(root):
+    result = run_cli("predict", "--model", str(root / "nowhere"), "--image", str(root / "a.png"), "the cat")
+    assert one_error_line(result, 2).startswith(f"--model: no such folder '{root / 'nowhere'}'")

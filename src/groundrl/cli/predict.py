@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from groundrl.cli.common import fail
+from groundrl.config import ConfigError
 
 
 def predict(
@@ -31,9 +32,14 @@ def predict(
     from groundrl.engines.hf import TransformersEngine
     from groundrl.models.families import get_family
     from groundrl.models.prompts import build_messages
+    from groundrl.train.preflight import check_model
 
     if task not in ("box", "point"):
         fail(f"--task: expected box or point, got {task!r}")
+    try:
+        check_model(model, None)  # the recipes' check: a missing folder is named, not a hub repo-id error
+    except ConfigError as e:
+        fail(str(e).replace("model:", "--model:", 1))
     try:
         picture = load_image(image)
     except ImageProblem as e:
