@@ -23,12 +23,14 @@ MAX_INT_DIGITS = 400  # far beyond any coordinate or id; Python refuses int() of
 
 
 class _TooLarge(ValueError):
-    pass
+    def __init__(self, digits: str) -> None:
+        super().__init__(f"an integer of {len(digits.lstrip('-')):,} digits (the limit is {MAX_INT_DIGITS})")
+        self.digits = digits
 
 
 def _parse_int(digits: str) -> int:
     if len(digits.lstrip("-")) > MAX_INT_DIGITS:
-        raise _TooLarge(f"an integer of {len(digits.lstrip('-')):,} digits (the limit is {MAX_INT_DIGITS})")
+        raise _TooLarge(digits)
     return int(digits)
 
 
@@ -46,10 +48,30 @@ def loads(text: str | bytes) -> Any:
     try:
         return json.loads(text, parse_int=_parse_int)
     except _TooLarge as e:
-        raise json.JSONDecodeError(str(e), _as_str(text), 0) from None
+        doc = _as_str(text)
+        raise json.JSONDecodeError(str(e), doc, max(doc.find(e.digits), 0)) from None
     except RecursionError:
-        raise json.JSONDecodeError(f"nested deeper than about {MAX_DEPTH} levels", _as_str(text), 0) from None
+        doc = _as_str(text)
+        raise json.JSONDecodeError(f"nested deeper than about {MAX_DEPTH} levels", doc, _too_deep_at(doc)) from None
 
 
 def _as_str(text: str | bytes) -> str:
     return text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+
+
+def _too_deep_at(doc: str) -> int:
+    """Where the nesting of `doc` first goes past MAX_DEPTH, strings skipped (0 if it never does: the parser
+    ran out of stack a little earlier). Runs only on a document already refused."""
+    depth, in_string, escaped = 0, False, False
+    for position, char in enumerate(doc):
+        if in_string:
+            escaped, in_string = (False, True) if escaped else (char == "\\", char != '"')
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return position
+        elif char in "]}":
+            depth -= 1
+    return 0
