@@ -128,9 +128,9 @@ def hostile_worker(kind: str, port: int, until: float, rate: float, results) -> 
             results.put((kind, 0))
 
 
-def hostile_process(port: int, until: float, rate: float, results) -> None:
-    """All hostile kinds at once (three slow-loris connections), in threads of one process."""
-    kinds = [*EXPECTED, "slow_loris", "slow_loris"]
+def hostile_process(port: int, until: float, rate: float, kinds: list[str], results) -> None:
+    """The hostile kinds at once (slow-loris with three connections), in threads of one process."""
+    kinds = kinds + ["slow_loris"] * 2 * ("slow_loris" in kinds)
     threads = [threading.Thread(target=hostile_worker, args=(k, port, until, rate, results)) for k in kinds]
     for t in threads:
         t.start()
@@ -150,15 +150,18 @@ def start_server(model_dir: Path, port: int) -> subprocess.Popen:
     raise RuntimeError("server did not start")
 
 
-def phase(port: int, pid: int, seconds: float, clients: int, attack: bool, rate: float = 0.0) -> dict:
+def phase(port: int, pid: int, seconds: float, clients: int, attack: list[str], rate: float = 0.0) -> dict:
     """Normal clients for `seconds` (with the hostile process when `attack`): throughput, latency, RSS, statuses."""
     until = time.monotonic() + seconds
     latencies: list[float] = []
     errors: list[int] = []
     results = multiprocessing.Queue()
-    attacker = multiprocessing.Process(target=hostile_process, args=(port, until, rate, results)) if attack else None
-    if attacker:
+    attacker = None
+    if attack:
+        attacker = multiprocessing.Process(target=hostile_process, args=(port, until, rate, attack, results))
         attacker.start()
+    server = psutil.Process(pid)
+    cpu_before = sum(server.cpu_times()[:2])
     peak = [0]
     sampler = threading.Thread(target=sample_rss, args=(pid, until, peak))
     threads = [threading.Thread(target=normal_client, args=(port, until, latencies, errors)) for _ in range(clients)]
@@ -166,6 +169,7 @@ def phase(port: int, pid: int, seconds: float, clients: int, attack: bool, rate:
         t.start()
     for t in [sampler, *threads]:
         t.join()
+    cpu_s = sum(server.cpu_times()[:2]) - cpu_before
     hostile: list[tuple[str, int]] = []
     if attacker:
         while attacker.is_alive() or not results.empty():
@@ -180,6 +184,7 @@ def phase(port: int, pid: int, seconds: float, clients: int, attack: bool, rate:
         "p50": ordered[len(ordered) // 2] if ordered else float("nan"),
         "p99": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else float("nan"),
         "peak_rss_mb": peak[0] / 2**20,
+        "server_cpu_s": cpu_s,
         "normal_errors": len(errors),
         "hostile": Counter(hostile),
     }
@@ -197,6 +202,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--kinds", default=",".join(EXPECTED), help="hostile kinds, comma-separated")
     parser.add_argument("--hostile-rate", type=float, default=10.0, help="requests/s per hostile client; 0: flood")
     args = parser.parse_args()
     runs: dict[str, list[dict]] = {"calm": [], "attack": []}
@@ -208,9 +214,11 @@ def main() -> None:
                 port = s.getsockname()[1]
             proc = start_server(model_dir, port)
             try:
-                phase(port, proc.pid, 2.0, args.clients, attack=False)  # warm-up
-                runs["calm"].append(phase(port, proc.pid, args.seconds, args.clients, attack=False))
-                runs["attack"].append(phase(port, proc.pid, args.seconds, args.clients, True, args.hostile_rate))
+                phase(port, proc.pid, 2.0, args.clients, [])  # warm-up
+                runs["calm"].append(phase(port, proc.pid, args.seconds, args.clients, []))
+                runs["attack"].append(
+                    phase(port, proc.pid, args.seconds, args.clients, args.kinds.split(","), args.hostile_rate)
+                )
             finally:
                 proc.terminate()
                 proc.wait(timeout=60)
@@ -223,19 +231,30 @@ def report(runs: dict[str, list[dict]], args: argparse.Namespace) -> None:
     rate = f"{args.hostile_rate:g}/s each" if args.hostile_rate else "back to back"
     print(f"{args.clients} normal clients, 9 hostile ones ({rate}), {args.seconds:g} s per phase, ", end="")
     print(f"medians of {args.repeats}\n")
-    print("| phase | normal req/s | p50 ms | p99 ms | peak RSS MB | normal non-200 |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| phase | normal req/s | p50 ms | p99 ms | peak RSS MB | server CPU s | normal non-200 |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     med = {}
     for name, rows in runs.items():
-        med[name] = {k: statistics.median(r[k] for r in rows) for k in ("rps", "p50", "p99", "peak_rss_mb")}
+        med[name] = {
+            k: statistics.median(r[k] for r in rows) for k in ("rps", "p50", "p99", "peak_rss_mb", "server_cpu_s")
+        }
         errors = sum(r["normal_errors"] for r in rows)
         m = med[name]
-        cells = [name, f"{m['rps']:.1f}", f"{m['p50'] * 1e3:.0f}", f"{m['p99'] * 1e3:.0f}", f"{m['peak_rss_mb']:,.0f}"]
+        cells = [
+            name,
+            f"{m['rps']:.1f}",
+            f"{m['p50'] * 1e3:.0f}",
+            f"{m['p99'] * 1e3:.0f}",
+            f"{m['peak_rss_mb']:,.0f}",
+            f"{m['server_cpu_s']:.1f}",
+        ]
         print("| " + " | ".join([*cells, str(errors)]) + " |")
     hostile = sum((r["hostile"] for r in runs["attack"]), Counter())
     print("\n| hostile kind | expected | answered (count) |")
     print("| --- | ---: | --- |")
     for kind, expected in EXPECTED.items():
+        if kind not in args.kinds.split(","):
+            continue
         got = ", ".join(f"{status} ({n})" for (k, status), n in sorted(hostile.items()) if k == kind)
         print(f"| {kind} | {expected} | {got} |")
     wrong = sum(n for (k, status), n in hostile.items() if status != EXPECTED[k])
