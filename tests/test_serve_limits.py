@@ -38,10 +38,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serving(engine, limits: ServeLimits):
-    """The app on a free port, in a thread of this process; yields its base URL."""
+def serving(engine, limits: ServeLimits, draining: bool = False):
+    """The app on a free port, in a thread of this process (told it is shutting down when `draining`)."""
     port = free_port()
     app = create_app(engine, "fake", limits, count_tokens=lambda p: 1)
+    app.state.is_draining = lambda: draining
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run)
     thread.start()
@@ -137,6 +138,12 @@ def test_sigterm_finishes_the_requests_in_flight_and_exits_0(tmp_path):
     with contextlib.suppress(OSError):
         urllib.request.urlopen(url + "/health", timeout=1)
         raise AssertionError("the server still answers after SIGTERM")
+
+
+def test_a_request_arriving_while_draining_gets_503():
+    with serving(SlowEngine(0.0), ServeLimits(), draining=True) as url:
+        status, payload = post(url)
+    assert status == 503 and payload["error"]["code"] == "shutting_down"
 
 
 def test_the_engine_sees_only_requests_that_passed_every_check():
