@@ -158,6 +158,14 @@ def test_a_missing_image_during_eval_names_the_record_file_and_line(root):
     assert one_error_line(result, 2) == f"{path}:2: field 'images[0]': image not found: {root / 'gone.png'}"
 
 
+def test_a_click_without_its_target_box_is_refused_before_eval_not_a_traceback(root):
+    path = root / "bare_point.jsonl"
+    click = {"id": "c1", "images": ["a.png"], "task": "point", "question": "the button", "point": [10, 10]}
+    write_jsonl(path, [click])
+    result = run_cli(*_data_commands(str(path), root)["eval"])
+    assert one_error_line(result, 2) == f"{path}:1: field 'boxes': a point record needs its target box to be judged"
+
+
 def test_an_unexpected_error_is_one_line_with_its_type_and_exit_1(root, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")

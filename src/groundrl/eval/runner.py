@@ -263,8 +263,20 @@ def claim_run_folder(cfg: EvalConfig, out: Path, overwrite: bool = False) -> Non
     partial.replace(out / CONFIG)  # a crash never leaves a half-written config.json
 
 
-def check_images_exist(cfg: EvalConfig, splits: list[Split], pending: list[tuple[Split, Record]]) -> None:
-    """Refuse a run whose records name a missing image before any model loads, naming the record's place.
+def _problem(record: Record) -> tuple[str, str, str] | None:
+    """(field, message, reason) of what keeps a record from being evaluated, or None."""
+    for k, image in enumerate(record.images):
+        if not os.path.exists(image):
+            return f"images[{k}]", f"image not found: {image}", "missing_image"
+    if record.task not in ("qa", "detection") and not record.boxes:
+        # a click is judged inside the target element's box; a bare point has no published criterion
+        return "boxes", f"a {record.task} record needs its target box to be judged", "missing_target"
+    return None
+
+
+def check_records(cfg: EvalConfig, splits: list[Split], pending: list[tuple[Split, Record]]) -> None:
+    """Refuse a run with a record that cannot be evaluated (a missing image, no target box to judge against)
+    before any model loads, naming the record's place.
 
     Raises:
         InputError: `FILE:LINE: field 'images[k]': image not found: PATH` for a data file (its items map one
@@ -272,17 +284,16 @@ def check_images_exist(cfg: EvalConfig, splits: list[Split], pending: list[tuple
     """
     positions = {id(r): k for s in splits for k, r in enumerate(s.records)}
     for split, record in pending:
-        for k, image in enumerate(record.images):
-            if os.path.exists(image):
-                continue
-            field, message = f"images[{k}]", f"image not found: {image}"
-            if not cfg.data:
-                where = f"{cfg.suite} {split.name}, record {record.id!r}"
-                raise InputError(where, None, field, message, "missing_image")
-            data = Path(cfg.data)
-            index = cfg.format == "parquet" or is_json_array(data)
-            position = positions[id(record)] + (0 if index else 1)
-            raise InputError(str(data), position, field, message, "missing_image", index=index)
+        problem = _problem(record)
+        if problem is None:
+            continue
+        field, message, reason = problem
+        if not cfg.data:
+            raise InputError(f"{cfg.suite} {split.name}, record {record.id!r}", None, field, message, reason)
+        data = Path(cfg.data)
+        index = cfg.format == "parquet" or is_json_array(data)
+        position = positions[id(record)] + (0 if index else 1)
+        raise InputError(str(data), position, field, message, reason, index=index)
 
 
 def run_eval(
@@ -317,7 +328,7 @@ def run_eval(
         progress(total - len(pending), total)
     if not pending:
         return path
-    check_images_exist(cfg, splits, pending)
+    check_records(cfg, splits, pending)
     engine = engine or open_engine(cfg)
     sampling = cfg.sampling()
     with open(path, "a", encoding="utf-8") as f:
