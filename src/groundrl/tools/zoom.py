@@ -178,10 +178,19 @@ def parse_tool_call(text: str) -> ToolCall | ToolCallError:
     if not isinstance(call, dict) or call.get("name") != TOOL_NAME:
         return ToolCallError(f'Error: the tool call must be {{"name": "{TOOL_NAME}", "arguments": {{...}}}}.')
     args = call.get("arguments")
-    coord = args.get("coordinate") if isinstance(args, dict) else None
-    if not (isinstance(coord, list) and len(coord) == 2 and all(_number(v) for v in coord)):
+    return coordinate_call(args.get("coordinate") if isinstance(args, dict) else None)
+
+
+def coordinate_call(coordinate: object) -> ToolCall | ToolCallError:
+    """A call's `coordinate` argument, already decoded (TRL's tool calls), checked: two finite numbers.
+
+    >>> coordinate_call([3, 4.5]), coordinate_call("3, 4").message
+    (ToolCall(point=(3.0, 4.5)), 'Error: "coordinate" must be a list of two numbers [x, y].')
+    """
+    ok = isinstance(coordinate, list | tuple) and len(coordinate) == 2 and all(_number(v) for v in coordinate)
+    if not ok:
         return ToolCallError('Error: "coordinate" must be a list of two numbers [x, y].')
-    return ToolCall((float(coord[0]), float(coord[1])))
+    return ToolCall((float(coordinate[0]), float(coordinate[1])))
 
 
 def _number(v: object) -> bool:
@@ -268,10 +277,13 @@ class ZoomSession:
 
     def step(self, text: str) -> Observation:
         """Answer the model's turn `text`: a crop, or a short error; the last one also says to answer now."""
+        return self.answer(parse_tool_call(text))
+
+    def answer(self, call: ToolCall | ToolCallError) -> Observation:
+        """Answer a call already parsed (`parse_tool_call`, `coordinate_call`); see `step`."""
         if self.done:
             return Observation("Error: no more zooming is possible.", answer_now=self.limits.answer_now)
         self.turns_used += 1
-        call = parse_tool_call(text)
         if isinstance(call, ToolCallError):
             return self._finish(Observation(call.message))
         crop = zoom(self.image, call.point, self.family, self.preset)
