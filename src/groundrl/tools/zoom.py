@@ -251,6 +251,16 @@ class Observation:
         parts = [self.text, *(["<image>"] if self.image is not None else []), *([self.answer_now] * self.final)]
         return {"role": "user", "content": "<tool_response>\n" + "\n".join(parts) + "\n</tool_response>"}
 
+    def as_parts(self) -> list[dict]:
+        """The observation as a tool result of typed parts (TRL appends the image to the sample).
+
+        >>> [p["type"] for p in Observation("Here.", Image.new("RGB", (2, 2)), "<answer>").as_parts()]
+        ['text', 'image', 'text']
+        """
+        parts: list[dict] = [{"type": "text", "text": self.text}]
+        parts += [{"type": "image", "image": self.image}] if self.image is not None else []
+        return parts + ([{"type": "text", "text": self.answer_now}] if self.final else [])
+
 
 @dataclass
 class ZoomSession:
