@@ -5,12 +5,12 @@ from __future__ import annotations
 import functools
 import math
 
-import pytest
+import torch
 from PIL import Image
 
 from groundrl.models.families import FAMILIES
 from groundrl.tools.env import ZoomEnvironment
-from groundrl.tools.zoom import ANSWER_NOW, CROP_TEXT, ZoomLimits
+from groundrl.tools.zoom import ANSWER_NOW, CROP_TEXT, ZoomLimits, ZoomPreset
 
 
 def env_on(images, **kw) -> ZoomEnvironment:
@@ -39,14 +39,16 @@ def test_every_prompt_image_counts_and_the_target_image_is_zoomed():
     assert parts[-1] == {"type": "text", "text": ANSWER_NOW}  # 2 prompt images + 1 crop: the limit
 
 
-def test_grpo_trainer_takes_the_environment_and_steps(tiny_models, tmp_path):
-    pytest.importorskip("trl")
+CALL = '<tool_call>\n{"name": "search_coordinate", "arguments": {"coordinate": [20, 16]}}\n</tool_call><|im_end|>'
+ANSWER = "<answer>red</answer><|im_end|>"
+
+
+def grpo_trainer(path, tmp_path, **config):
     from datasets import Dataset
     from transformers import AutoModelForImageTextToText, AutoProcessor
     from trl import GRPOConfig, GRPOTrainer
     from trl.chat_template_utils import qwen3_vl_chat_template
 
-    path = tiny_models["qwen2.5-vl"]
     processor = AutoProcessor.from_pretrained(path)
     processor.chat_template = qwen3_vl_chat_template  # Qwen2.5-VL's own template renders no tools
     processor.tokenizer.chat_template = qwen3_vl_chat_template
@@ -58,21 +60,57 @@ def test_grpo_trainer_takes_the_environment_and_steps(tiny_models, tmp_path):
         max_steps=1,
         per_device_train_batch_size=2,
         num_generations=2,
-        max_completion_length=8,
         report_to=[],
         save_strategy="no",
         use_cpu=True,
         logging_steps=1,
+        **config,
     )
-    trainer = GRPOTrainer(
+    return GRPOTrainer(
         model=AutoModelForImageTextToText.from_pretrained(path),
         reward_funcs=[lambda completions, **kw: [float(len(str(c))) for c in completions]],
         args=args,
         train_dataset=data,
         processing_class=processor,
-        environment_factory=functools.partial(ZoomEnvironment, FAMILIES["qwen2.5-vl"]),
+        # a crop of 56 px keeps the tool turn to a few image tokens
+        environment_factory=functools.partial(ZoomEnvironment, FAMILIES["qwen2.5-vl"], ZoomPreset(20, 56)),
     )
+
+
+def test_grpo_trainer_takes_the_environment_and_steps(tiny_models, tmp_path):
+    trainer = grpo_trainer(tiny_models["qwen2.5-vl"], tmp_path, max_completion_length=8)
     assert [t.__name__ for t in trainer.tools] == ["search_coordinate"]
     trainer.train()
     losses = [log["loss"] for log in trainer.state.log_history if "loss" in log]
     assert len(losses) == 1 and math.isfinite(losses[0])
+
+
+def test_grpo_rollout_with_a_zoom_masks_the_tool_turn_from_the_loss(tiny_models, tmp_path):
+    """A scripted policy calls the tool once, then answers: TRL runs the environment, appends the crop and
+    masks exactly the tool turn (its tokens are the ones the model did not write)."""
+    trainer = grpo_trainer(tiny_models["qwen2.5-vl"], tmp_path, max_completion_length=400)
+    tokenizer = trainer.processing_class.tokenizer
+    model = trainer.model
+
+    def scripted(input_ids, **kw):  # first turn: the call; after a tool response: the answer
+        seen = tokenizer.decode(input_ids[0])
+        reply = ANSWER if "<tool_response>" in seen else CALL
+        ids = tokenizer(reply, add_special_tokens=False, return_tensors="pt").input_ids.repeat(input_ids.shape[0], 1)
+        return torch.cat([input_ids, ids], dim=1)
+
+    model.generate = scripted
+    outputs = []
+    produce = trainer._generate_and_score_completions
+    trainer._generate_and_score_completions = lambda inputs: outputs.append(produce(inputs)) or outputs[-1]
+    trainer.train()
+    out = outputs[0]
+    ids, mask, tool = out["completion_ids"][0], out["completion_mask"][0], out["tool_mask"][0]
+    model_text = tokenizer.decode(ids[(mask * tool).bool()])
+    tool_text = tokenizer.decode(ids[(mask * (1 - tool)).bool()])
+    assert model_text.count("search_coordinate") == 1 and "<answer>red</answer>" in model_text
+    assert "<tool_response>" not in model_text and "<|image_pad|>" not in model_text
+    assert "<tool_response>" in tool_text and "crop of the image" in tool_text and "<|image_pad|>" in tool_text
+    assert "search_coordinate" not in tool_text and "<answer>" not in tool_text
+    assert out["image_grid_thw"].shape[0] == 4  # 2 rollouts x (the image + its crop)
+    metrics = trainer.state.log_history[0]
+    assert metrics["tools/call_frequency"] == 1.0 and metrics["tools/failure_frequency"] == 0.0
