@@ -213,6 +213,7 @@ def test_eval_through_the_openai_engine(server, tmp_path, tiny_models):
         f"base_urls={server}/v1,{server}/v1",
         "family=qwen2.5-vl",
         "max_new_tokens=8",
+        "batch_size=2",  # three batches: each runs in its own event loop, with clients of its own
         check=True,
     )
     rows = read_predictions(tmp_path / "run" / "predictions.jsonl")

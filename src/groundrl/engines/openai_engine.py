@@ -57,15 +57,12 @@ class OpenAIEngine:
         timeout_s: float = 120.0,
         max_retries: int = 5,
     ) -> None:
-        from openai import AsyncOpenAI
-
         if not base_urls:
             raise ValueError("the openai engine needs at least one base URL")
-        key = os.environ.get(api_key_env) or "EMPTY"
         self.model = model
-        self.clients = [
-            AsyncOpenAI(base_url=u, api_key=key, timeout=timeout_s, max_retries=max_retries) for u in base_urls
-        ]
+        self.base_urls = list(base_urls)
+        self.api_key = os.environ.get(api_key_env) or "EMPTY"
+        self.timeout_s, self.max_retries = timeout_s, max_retries
         self.max_in_flight = max_in_flight
 
     def generate(self, prompts: list[Prompt], sampling: Sampling | None = None) -> list[list[Generation]]:
@@ -75,10 +72,20 @@ class OpenAIEngine:
         return asyncio.run(self.agenerate(prompts, sampling))
 
     async def agenerate(self, prompts: list[Prompt], sampling: Sampling) -> list[list[Generation]]:
-        gate = asyncio.Semaphore(self.max_in_flight)
-        clients = itertools.cycle(self.clients)
-        tasks = [self._one(next(clients), p, sampling, gate) for p in prompts]
-        return list(await asyncio.gather(*tasks))
+        from openai import AsyncOpenAI
+
+        # Clients live for one call: their connection pools belong to the event loop that made them, and
+        # `generate` runs each batch in a new loop (a pooled connection of a closed loop fails the next batch).
+        clients = [
+            AsyncOpenAI(base_url=u, api_key=self.api_key, timeout=self.timeout_s, max_retries=self.max_retries)
+            for u in self.base_urls
+        ]
+        try:
+            gate = asyncio.Semaphore(self.max_in_flight)
+            turns = itertools.cycle(clients)
+            return list(await asyncio.gather(*(self._one(next(turns), p, sampling, gate) for p in prompts)))
+        finally:
+            await asyncio.gather(*(c.close() for c in clients))
 
     async def _one(self, client: Any, prompt: Prompt, sampling: Sampling, gate: asyncio.Semaphore) -> list[Generation]:
         kwargs: dict[str, Any] = {"model": self.model, "messages": to_openai_messages(prompt), "n": sampling.n}
