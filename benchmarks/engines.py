@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 VLLM_PYTHON = ROOT / ".venv-vllm" / "bin" / "python"
 VLLM_ENV = {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_HOST_IP": "127.0.0.1", "HF_HUB_OFFLINE": "1"}
 FAMILY = "qwen2.5-vl"
+RESULT = "engines.py result: "
 
 
 def load_prompts(data: Path) -> list[Prompt]:
@@ -64,7 +65,7 @@ def worker(model: Path, data: Path, repeats: int, max_new_tokens: int) -> None:
     engine = VLLMEngine(model, max_images=1, dtype="float32")
     load_s = time.perf_counter() - started
     times, answers = timed_runs(engine, load_prompts(data), Sampling(max_new_tokens=max_new_tokens), repeats)
-    print(json.dumps({"load_s": load_s, "times": times, "answers": answers}))
+    print(RESULT + json.dumps({"load_s": load_s, "times": times, "answers": answers}), flush=True)
 
 
 def vllm_offline(model: Path, data: Path, repeats: int, max_new_tokens: int) -> dict:
@@ -73,7 +74,8 @@ def vllm_offline(model: Path, data: Path, repeats: int, max_new_tokens: int) -> 
     proc = subprocess.run(args, capture_output=True, text=True, env=os.environ | VLLM_ENV, check=False)
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-4000:])
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    line = next(x for x in proc.stdout.splitlines() if x.startswith(RESULT))  # vLLM logs to stdout too
+    return json.loads(line.removeprefix(RESULT))
 
 
 def vllm_server(model: Path, prompts: list[Prompt], repeats: int, max_new_tokens: int, log: Path) -> dict:
