@@ -24,6 +24,7 @@ CASES = [
     ("vigorl-eval", "vigorl-eval.jsonl", IMG, True),
     ("vigorl-rl", "vigorl-rl.jsonl", IMG, True),
     ("vigorl-sft", "vigorl-sft.jsonl", IMG, True),
+    ("vigorl-sft", "multiturn/vigorl-sft.jsonl", IMG, True),  # zoom-in chains: crops come back as observations
     ("egm-eval", "egm-eval.jsonl", IMG, True),
     ("egm-train", "egm-train.jsonl", IMG, True),
     ("univg-rl", "univg-rl.json", IMG, True),
