@@ -95,13 +95,17 @@ class Record:
         """Height of the image the target refers to."""
         return self.image_sizes[self.image_index][1]
 
-    def to_json(self) -> str:
-        """One JSON line; fields that are None or empty are left out."""
+    def to_dict(self) -> dict[str, Any]:
+        """The record as plain JSON data; fields that are None or empty are left out."""
         # vars, not asdict: the fields are plain JSON values already, and asdict's deep copy costs 4x
         data = {k: v for k, v in vars(self).items() if v is not None and v != {} and v != ""}
         if data.get("image_index") == 0:
             del data["image_index"]
-        return json.dumps(data, ensure_ascii=False)
+        return data
+
+    def to_json(self) -> str:
+        """One JSON line; fields that are None or empty are left out."""
+        return json.dumps(self.to_dict(), ensure_ascii=False)
 
     @classmethod
     def from_json(cls, line: str | dict[str, Any]) -> Record:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import datasets
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 from PIL import Image
@@ -118,7 +119,8 @@ def _stamp(source: Source) -> list:
 
 def plan_key(record: Record) -> str:
     """What decides which rewards apply to a record: its task and which reward columns it fills."""
-    return json.dumps([record.task, *(k for k, v in planned_columns(record).items() if v is not None)])
+    filled = "".join("1" if v is not None else "0" for v in planned_columns(record).values())
+    return f"{record.task}:{filled}"
 
 
 def _write_table(sources: list[Source], limit: int | None, path: Path, batch: int = 10_000) -> None:
@@ -132,7 +134,7 @@ def _write_table(sources: list[Source], limit: int | None, path: Path, batch: in
         for n, record in enumerate(read_sources(sources)):
             if limit is not None and n >= limit:
                 break
-            lines.append(record.to_json())
+            lines.append(orjson.dumps(record.to_dict()).decode())  # internal: orjson, 3x json.dumps's speed
             plans.append(plan_key(record))
             if len(lines) == batch:
                 writer.write_batch(pa.record_batch([pa.array(lines), pa.array(plans)], schema=schema))
