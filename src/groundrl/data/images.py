@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import IO, Protocol
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -44,8 +44,18 @@ def _open(path: str | Path, max_pixels: int) -> Image.Image:
         raise ImageProblem("missing_image", f"image not found: {path}")
     if os.path.getsize(path) == 0:
         raise ImageProblem("empty_image", f"image file is empty (0 bytes): {path}")
+    return open_header(path, max_pixels, path)
+
+
+def open_header(source: str | Path | IO[bytes], max_pixels: int, path: str | Path) -> Image.Image:
+    """The image opened from its header only (nothing decoded), refused when unreadable, of zero size or
+    over `max_pixels`; `path` names it in errors.
+
+    Raises:
+        ImageProblem: unreadable_image, empty_image or image_too_large.
+    """
     try:
-        image = Image.open(path)  # reads the header only
+        image = Image.open(source)  # reads the header only
     except Image.DecompressionBombError as e:
         raise ImageProblem("image_too_large", f"{path}: {e}") from e
     except (UnidentifiedImageError, OSError) as e:

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi.responses import JSONResponse
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
+from groundrl.data.images import ImageProblem, open_header
 from groundrl.engines.base import Prompt, Sampling
 
 MAX_STOP_STRINGS = 4
@@ -146,13 +147,12 @@ def decode_image(url: str, max_pixels: int) -> Image.Image:
         raise BadRequest("images must be base64 data URLs (data:image/...;base64,...)", code="bad_image")
     try:
         raw = base64.b64decode(url.split(";base64,", 1)[1], validate=True)
-        image = Image.open(io.BytesIO(raw))
-    except Image.DecompressionBombError as e:
-        raise BadRequest(f"image exceeds {max_pixels:,} pixels", code="image_too_large") from e
-    except (binascii.Error, ValueError, UnidentifiedImageError, OSError) as e:
+    except (binascii.Error, ValueError) as e:
         raise BadRequest(f"unreadable image: {e}", code="bad_image") from e
-    if image.width * image.height > max_pixels:
-        raise BadRequest(f"image of {image.width}x{image.height} exceeds {max_pixels:,} pixels", code="image_too_large")
+    try:
+        image = open_header(io.BytesIO(raw), max_pixels, "data URL")
+    except ImageProblem as e:
+        raise BadRequest(str(e), code="image_too_large" if e.reason == "image_too_large" else "bad_image") from e
     try:
         return image.convert("RGB")
     except (OSError, ValueError, Image.DecompressionBombError) as e:
