@@ -37,9 +37,14 @@ def match_boxes(preds: Sequence[Sequence[float]], gts: Sequence[Sequence[float]]
     return matches
 
 
+def label_key(label: str | None) -> str:
+    """A label as labels are compared: case and surrounding space ignored, None as ""."""
+    return (label or "").strip().lower()
+
+
 def same_label(a: str | None, b: str | None) -> bool:
     """Labels agree, ignoring case and surrounding space."""
-    return (a or "").strip().lower() == (b or "").strip().lower()
+    return label_key(a) == label_key(b)
 
 
 def labelled_matches(

@@ -184,12 +184,14 @@ def score_row(row: Any, path: str, line: int) -> ScoredLine:
         raise InputError(path, line, "task", f"expected one of {', '.join(TASKS)}, got {task!r}", "bad_task")
     if qa_task(task):
         return ScoredLine(row["id"], task, judge_answer(output, *_gt_answer(row, path, line)))
-    gt = _gt_boxes(row, path, line) if detection_task(task) else _gt_box(row, path, line)
+    detection = detection_task(task)
+    gt = _gt_boxes(row, path, line) if detection else _gt_box(row, path, line)
     width = _number(row, "width", path, line, positive=True)
     height = _number(row, "height", path, line, positive=True)
     frame = _frame(row, width, height, path, line)
-    if detection_task(task):
-        return ScoredLine(row["id"], task, score_detections(output, gt[0], frame, width, height, gt[1]))
+    if detection:
+        gts, labels = gt
+        return ScoredLine(row["id"], task, score_detections(output, gts, frame, width, height, labels))
     return ScoredLine(row["id"], task, score_output(output, gt, frame, width, height, task))
 
 
@@ -284,6 +286,6 @@ def score_jsonl(
             if details is not None:
                 details.write(result.details)
     total.skipped = len(bad)
-    if not bad and not any(v for k, v in total.as_dict().items() if k.startswith("n_")):
+    if not bad and not total.tally.n:
         raise InputError(path_str, None, None, "no predictions: the file is empty or holds only blank lines", "empty")
     return total, bad

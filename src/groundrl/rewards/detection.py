@@ -25,7 +25,7 @@ import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from groundrl.boxes.matching import match_boxes, same_label
+from groundrl.boxes.matching import label_key, labelled_matches, match_boxes
 from groundrl.boxes.parse import Detection
 from groundrl.boxes.score import HIT_IOU, Prediction, judge_detections, predict_detections
 from groundrl.rewards.columns import applies_to, detection_row, frame_of, per_row
@@ -80,7 +80,7 @@ def coco_ap(
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
-    names = [(label or "").strip().lower() for label in gt_labels] if gt_labels is not None else ["object"] * len(gts)
+    names = [label_key(label) for label in gt_labels] if gt_labels is not None else ["object"] * len(gts)
     category = {name: k + 1 for k, name in enumerate(dict.fromkeys(names))}
     coco = COCO()
     coco.dataset = {
@@ -94,7 +94,7 @@ def coco_ap(
     results = [
         {"image_id": 1, "category_id": category[name], "bbox": _xywh(d.box), "score": 1.0}
         for d in dets
-        if (name := (d.label or "").strip().lower() if gt_labels is not None else "object") in category
+        if (name := label_key(d.label) if gt_labels is not None else "object") in category
     ]
     if not results:
         return 0.0
@@ -129,9 +129,9 @@ def weighted_sum_score(
     if empty is not None:
         return empty
     matches = match_boxes([d.box for d in dets], gts, tau)
-    right = [gt_labels is None or same_label(dets[m.pred].label, gt_labels[m.gt]) for m in matches]
-    position = sum(m.iou for m, ok in zip(matches, right, strict=True) if ok) / len(gts)
-    label = sum(right) / len(gts)
+    good = labelled_matches(matches, [d.label for d in dets], gt_labels)
+    position = sum(m.iou for m in good) / len(gts)
+    label = len(good) / len(gts)
     completeness = 1.0 - ((len(gts) - len(matches)) / len(gts) + (len(dets) - len(matches)) / len(dets)) / 2.0
     return (alpha * position + beta * label + gamma * completeness) / (alpha + beta + gamma)
 
