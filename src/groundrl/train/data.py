@@ -24,8 +24,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from PIL import Image
 
+from groundrl.boxes.geometry import box_center
 from groundrl.config import ConfigError
-from groundrl.data.images import load_image
+from groundrl.data.images import image_size, load_image
 from groundrl.data.pipeline import Source, read_sources, split_sources
 from groundrl.data.records import Record
 from groundrl.models.families import Family
@@ -46,10 +47,7 @@ def target_text(record: Record, family: Family, think: str | None = None) -> str
         if record.task == "detection":
             body = family.format_detections([frame.from_original(box) for box in record.boxes], record.labels)
         elif record.task == "point":
-            point = record.point or [
-                (record.boxes[0][0] + record.boxes[0][2]) / 2,
-                (record.boxes[0][1] + record.boxes[0][3]) / 2,
-            ]
+            point = record.point or box_center(record.boxes[0])
             body = family.format_point(frame.from_original(point))
         else:
             body = family.format_box(frame.from_original(record.boxes[0]))
@@ -83,10 +81,9 @@ def planned_columns(record: Record) -> dict[str, Any]:
 
 def reward_columns(record: Record, family: Family) -> dict[str, Any]:
     """What the rewards read: the targets, the original size of the target's image and the model's frame."""
-    width, height = record.image_sizes[record.image_index]
-    in_w, in_h = family.input_size(width, height)
-    frame = {"width": width, "height": height, "convention": family.convention}
-    return target_columns(record) | frame | {"input_width": in_w, "input_height": in_h}
+    columns = planned_columns(record)
+    in_w, in_h = family.input_size(columns["width"], columns["height"])
+    return columns | {"convention": family.convention, "input_width": in_w, "input_height": in_h}
 
 
 def processor_family(family: Family, processor: Any) -> Family:
@@ -99,14 +96,11 @@ def processor_family(family: Family, processor: Any) -> Family:
     return dataclasses.replace(family, min_pixels=low, max_pixels=high)
 
 
-def model_image(path: str, family: Family) -> tuple[Image.Image, list[int]]:
-    """An image decoded and resized to the size the processor gives it, and its original [w, h]."""
+def model_image(path: str, family: Family) -> Image.Image:
+    """An image decoded and resized to the size the processor gives it."""
     image = load_image(path)
-    width, height = image.size
-    size = family.input_size(width, height)
-    if size != (width, height):
-        image = image.resize(size, Image.Resampling.BICUBIC)
-    return image, [width, height]
+    size = family.input_size(*image.size)
+    return image if size == image.size else image.resize(size, Image.Resampling.BICUBIC)
 
 
 # -- the record table ----------------------------------------------------------------------------------------
@@ -205,10 +199,9 @@ class RowBuilder:
             messages = self._messages(record)
         except ImagePlacementError as e:
             raise ImagePlacementError(f"record {record.id!r}: {e}") from None
-        shown = count_images(messages)
-        pairs = [model_image(p, self.family) for p in record.images[: max(shown, record.image_index + 1)]]
-        record.image_sizes = record.image_sizes or [size for _, size in pairs]
-        images = [image for image, _ in pairs][:shown]
+        # sizes from the headers when the reader had none: only the images shown are decoded
+        record.image_sizes = record.image_sizes or [list(image_size(p)) for p in record.images]
+        images = [model_image(p, self.family) for p in record.images[: count_images(messages)]]
         if self.kind == "grpo":
             return {"prompt": messages, "images": images} | reward_columns(record, self.family)
         if messages[-1]["role"] != "assistant":

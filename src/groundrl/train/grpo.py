@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from trl import GRPOConfig, GRPOTrainer
+from trl import GRPOTrainer
 
 from groundrl.rewards import REWARDS, RewardSpec, build_rewards, check_coverage
-from groundrl.train.common import RunLog, TrainCommon, start_run, train_and_save, trl_args
+from groundrl.train.common import RunLog, TrainCommon, start_run, train_and_save
 from groundrl.train.data import (
     RowBuilder,
     planned_rows,
@@ -58,7 +58,7 @@ class GRPORunConfig(TrainCommon):
 
 def build_trainer(cfg: GRPORunConfig, callbacks: list | None = None) -> GRPOTrainer:
     """Everything but the training loop, so that tests and the demo can drive the trainer."""
-    check_config(cfg)
+    args = check_config(cfg)  # TRL's GRPOConfig with the rewards' weights, checked before anything loads
     out = start_run(cfg)
     table = records_for(cfg, out)
     check_coverage(cfg.rewards, planned_rows(table))
@@ -70,8 +70,7 @@ def build_trainer(cfg: GRPORunConfig, callbacks: list | None = None) -> GRPOTrai
     if cfg.freeze_vision:
         freeze_vision(model, family, projector=cfg.freeze_projector)
     dataset = training_dataset(table, RowBuilder("grpo", processor_family(family, processor), cfg.prompt))
-    funcs, weights = build_rewards(cfg.rewards)
-    args = trl_args(GRPOConfig, cfg, GRPO_DEFAULTS | {"reward_weights": weights})
+    funcs, _ = build_rewards(cfg.rewards)
     kwargs = dict(
         model=model,
         reward_funcs=funcs,

@@ -15,7 +15,6 @@ import enum
 import json
 import os
 import typing
-import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -34,11 +33,14 @@ from groundrl.train.common import TrainCommon, trl_args
 from groundrl.train.difficulty import PHI
 
 
-def check_config(cfg: TrainCommon) -> None:
+def check_config(cfg: TrainCommon) -> Any:
     """Check everything a training run needs before it loads anything heavy.
 
     Args:
         cfg: an SFTRunConfig or a GRPORunConfig.
+
+    Returns:
+        TRL's SFTConfig or GRPOConfig for the run (GRPO's with the rewards' weights), which the recipe uses.
 
     Raises:
         ConfigError: one line naming the key that is wrong, with the closest valid value when it is a typo.
@@ -53,7 +55,7 @@ def check_config(cfg: TrainCommon) -> None:
     if hasattr(cfg, "rewards"):
         defaults = defaults | {"reward_weights": check_grpo(cfg)}
         check_generation_batch(_field_defaults(config_cls) | defaults | user)
-    _build_trl_config(config_cls, cfg, defaults)
+    return _build_trl_config(config_cls, cfg, defaults)
 
 
 def _recipe(cfg: TrainCommon) -> tuple[type, dict[str, Any]]:
@@ -246,12 +248,10 @@ def check_generation_batch(options: dict[str, Any]) -> None:
         raise ConfigError(f"trl.num_generations: {num} does not divide the generation batch of {batch} ({how})")
 
 
-def _build_trl_config(config_cls: type, cfg: TrainCommon, defaults: dict[str, Any]) -> None:
-    """Build TRL's config as the recipe will, so that its own checks run now; their errors become one line."""
+def _build_trl_config(config_cls: type, cfg: TrainCommon, defaults: dict[str, Any]) -> Any:
+    """TRL's config, built as the recipe uses it, so that its own checks run now; their errors become one line."""
     try:
-        with warnings.catch_warnings():  # the recipe builds it again and warns then
-            warnings.simplefilter("ignore")
-            trl_args(config_cls, cfg, defaults)
+        return trl_args(config_cls, cfg, defaults)
     except ConfigError:
         raise
     except (ValueError, TypeError) as e:

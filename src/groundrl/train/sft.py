@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from trl import SFTConfig, SFTTrainer
+from trl import SFTTrainer
 
-from groundrl.train.common import RunLog, TrainCommon, start_run, train_and_save, trl_args
+from groundrl.train.common import RunLog, TrainCommon, start_run, train_and_save
 from groundrl.train.data import RowBuilder, processor_family, records_for, training_dataset
 from groundrl.train.models import freeze_vision, load_for_training, peft_config
 from groundrl.train.preflight import check_config
@@ -42,14 +42,13 @@ class SFTRunConfig(TrainCommon):
 
 
 def build_trainer(cfg: SFTRunConfig, callbacks: list | None = None) -> SFTTrainer:
-    check_config(cfg)
+    args = check_config(cfg)  # TRL's SFTConfig, built and checked before anything loads
     out = start_run(cfg)
     table = records_for(cfg, out)
     model, processor, family = load_for_training(cfg.model)
     if cfg.freeze_vision:
         freeze_vision(model, family, projector=cfg.freeze_projector)
     dataset = training_dataset(table, RowBuilder("sft", processor_family(family, processor), cfg.prompt, cfg.think))
-    args = trl_args(SFTConfig, cfg, SFT_DEFAULTS)
     args.remove_unused_columns = False  # rows are built per batch from the record column: keep it
     return SFTTrainer(
         model=model,
