@@ -16,6 +16,7 @@ Three pure parts and one small state machine:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass, field
@@ -229,11 +230,13 @@ class Observation:
         text: the crop's caption or a short error.
         image: the crop, or None.
         answer_now: the limits' `answer_now`, shown after the crop on the last observation; "" before.
+        crop: the crop with its window and point in original pixels (what a report draws), or None.
     """
 
     text: str
     image: Image.Image | None = None
     answer_now: str = ""
+    crop: Crop | None = None
 
     @property
     def final(self) -> bool:
@@ -298,9 +301,9 @@ class ZoomSession:
             return self._finish(Observation(call.message))
         crop = zoom(self.image, call.point, self.family, self.preset)
         self.images_used += 1
-        return self._finish(Observation(CROP_TEXT, crop.image))
+        return self._finish(Observation(CROP_TEXT, crop.image, crop=crop))
 
     def _finish(self, obs: Observation) -> Observation:
         if not self.done:
             return obs
-        return Observation(obs.text, obs.image, self.limits.answer_now)
+        return dataclasses.replace(obs, answer_now=self.limits.answer_now)
