@@ -32,6 +32,8 @@ EXPECTED = {  # reward -> the tasks it scores
     "format": set(ROWS),
     "length_penalty": set(ROWS),
     "repetition_penalty": set(ROWS),
+    "multiturn_format": set(ROWS),
+    "multiturn_accuracy": {"rec", "multi_image", "point", "qa"},
 }
 
 

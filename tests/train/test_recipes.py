@@ -16,6 +16,7 @@ CASES = [
     ("sft", "univg-r1-stage1-sft.yaml", "qwen2_vl"),
     ("grpo", "univg-r1-stage2-grpo.yaml", "qwen2_vl"),
     ("grpo", "egm-qwen3-vl-8b-grpo.yaml", "qwen3_vl"),
+    ("grpo", "vigorl-multiturn-grpo.yaml", "qwen2_5_vl"),  # tool calls: tests/train/test_multiturn_grpo.py
 ]
 
 

@@ -14,7 +14,9 @@ Which reward reads what:
 - `detection`, `detection_map`, `od_ap`, `od_ap50`, `odLength`, `weighted_sum`: `gt_boxes` (and `gt_labels`
   when given), on detection rows;
 - `answer_match`: `answer` and `choices`, on rows with an answer;
-- `format`, `length_penalty`, `repetition_penalty`: the completion alone, every row.
+- `format`, `length_penalty`, `repetition_penalty`: the completion alone, every row;
+- `multiturn_format`, `multiturn_accuracy`: a tool run's trajectory (`reasoning_content`, `tool_calls`, tool
+  turns; see `groundrl.rewards.multiturn`): the format on every row, the accuracy on point, box and answer rows.
 
 A reward returns None exactly for the rows it does not apply to (TRL then leaves them out of that reward);
 `reward_applies(name, row)` answers that from the columns alone, and `check_coverage` counts it over a data
@@ -46,7 +48,9 @@ from groundrl.rewards.functions import (
     point_predictions,
     repetition_penalty,
 )
+from groundrl.rewards.multiturn import multiturn_accuracy, multiturn_format
 from groundrl.rewards.registry import (
+    MULTITURN_REWARDS,
     REWARDS,
     RewardSpec,
     build_rewards,
@@ -59,6 +63,7 @@ from groundrl.rewards.registry import (
 
 __all__ = [
     "COLUMNS",
+    "MULTITURN_REWARDS",
     "REWARDS",
     "RewardSpec",
     "answer_match",
@@ -75,6 +80,8 @@ __all__ = [
     "iou_reward",
     "iou_threshold",
     "length_penalty",
+    "multiturn_accuracy",
+    "multiturn_format",
     "od_ap",
     "od_ap50",
     "od_length",

@@ -36,6 +36,7 @@ from groundrl.rewards.functions import (
     point_in_box_reward,
     repetition_penalty,
 )
+from groundrl.rewards.multiturn import multiturn_accuracy, multiturn_format
 
 REWARDS: dict[str, Callable] = {
     "format": format_reward,
@@ -52,7 +53,12 @@ REWARDS: dict[str, Callable] = {
     "answer_match": answer_match,
     "length_penalty": length_penalty,
     "repetition_penalty": repetition_penalty,
+    "multiturn_format": multiturn_format,
+    "multiturn_accuracy": multiturn_accuracy,
 }
+# The rewards that read a tool run's turns (reasoning_content, tool_calls, tool turns): the only ones a run
+# with tools on may use, since TRL moves <think> and the calls out of the text the others read.
+MULTITURN_REWARDS = ("multiturn_format", "multiturn_accuracy")
 
 MAX_SKIPPED = 0.5  # check_coverage: the largest share of records that no target reward may skip
 

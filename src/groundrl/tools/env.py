@@ -8,10 +8,50 @@ turn from the loss. TRL forces no answer at its cap, so the last observation car
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from groundrl.models.families import Family
 from groundrl.tools.zoom import PRESETS, ZoomLimits, ZoomPreset, ZoomSession, coordinate_call
+
+
+@dataclass(frozen=True)
+class ZoomOptions:
+    """The zoom tool of a run (`zoom:` in a GRPO config).
+
+    Attributes:
+        preset: qa (+-182 px -> 672 px) or web (+-100 px -> 512 px, red dot); see `tools.zoom.PRESETS`.
+        half: the window's half side in seen pixels, instead of the preset's (ViGoRL's RL script: 50).
+        size: the crop's side in pixels, instead of the preset's (ViGoRL's RL script: 384).
+        max_images: images per trajectory, the prompt's included (ViGoRL: 5).
+        max_turns: tool calls per trajectory (ViGoRL: 5); also TRL's `max_tool_calling_iterations`.
+    """
+
+    preset: str = "qa"
+    half: int | None = None
+    size: int | None = None
+    max_images: int = 5
+    max_turns: int = 5
+
+    def zoom_preset(self) -> ZoomPreset:
+        """The preset with `half` and `size` applied.
+
+        >>> ZoomOptions("web", size=384).zoom_preset()
+        ZoomPreset(half=100, size=384, dot_radius=7)
+        """
+        base = PRESETS[self.preset]
+        return dataclasses.replace(base, half=self.half or base.half, size=self.size or base.size)
+
+    def limits(self) -> ZoomLimits:
+        return ZoomLimits(max_images=self.max_images, max_turns=self.max_turns)
+
+    def factory(self, family: Family) -> Callable[[], ZoomEnvironment]:
+        """TRL's `environment_factory`: a fresh environment per rollout, for the family (with its processor's
+        pixel bounds, see `train.data.processor_family`)."""
+        return functools.partial(ZoomEnvironment, family, self.zoom_preset(), self.limits())
 
 
 class ZoomEnvironment:

@@ -1,7 +1,8 @@
-"""The GRPO recipe: grounding rewards on TRL's GRPOTrainer, with the difficulty-aware weight.
+"""The GRPO recipe: grounding rewards on TRL's GRPOTrainer, with the difficulty-aware weight, single-turn or
+multi-turn with the zoom tool (`tools: zoom`, ViGoRL's multi-turn GRPO; docs/zoom.md).
 
-Reads top to bottom: config -> records -> dataset -> model (frozen vision, LoRA) -> rewards -> trainer ->
-train (resuming from the last complete checkpoint) -> save.
+Reads top to bottom: config -> records -> dataset -> model (frozen vision, LoRA; the tool chat template) ->
+rewards -> trainer (the zoom environment) -> train (resuming from the last complete checkpoint) -> save.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from typing import Any
 
 from trl import GRPOTrainer
 
+from groundrl.models.templates import use_tool_template
 from groundrl.rewards import REWARDS, RewardSpec, build_rewards, check_coverage
+from groundrl.tools.env import ZoomOptions
 from groundrl.train.common import RunLog, TrainCommon, start_run, train_and_save
 from groundrl.train.data import (
     RowBuilder,
@@ -47,6 +50,9 @@ class GRPORunConfig(TrainCommon):
         difficulty: UniVG-R1's difficulty weight phi: exp, pow or log; None: off.
         difficulty_w: the exponent of `pow`.
         difficulty_reward: the reward whose group mean is m (default: IoU).
+        tools: "none" (single turn) or "zoom": rollouts call the zoom tool through TRL's environment_factory
+            (rewards: multiturn_format, multiturn_accuracy; docs/zoom.md).
+        zoom: the zoom tool's preset and limits (`zoom.max_turns` also caps TRL's tool-calling iterations).
     """
 
     output_dir: str = "runs/grpo"
@@ -54,6 +60,8 @@ class GRPORunConfig(TrainCommon):
     difficulty: str | None = None
     difficulty_w: float = 1.0
     difficulty_reward: str = "iou"
+    tools: str = "none"
+    zoom: ZoomOptions = field(default_factory=ZoomOptions)
 
 
 def build_trainer(cfg: GRPORunConfig, callbacks: list | None = None) -> GRPOTrainer:
@@ -67,9 +75,12 @@ def build_trainer(cfg: GRPORunConfig, callbacks: list | None = None) -> GRPOTrai
     # only when it loads the processor itself).
     processor.tokenizer.padding_side = "left"
     processor.tokenizer.truncation_side = "left"
+    if cfg.tools == "zoom":
+        use_tool_template(processor, family)
     if cfg.freeze_vision:
         freeze_vision(model, family, projector=cfg.freeze_projector)
-    dataset = training_dataset(table, RowBuilder("grpo", processor_family(family, processor), cfg.prompt))
+    seen_family = processor_family(family, processor)
+    dataset = training_dataset(table, RowBuilder("grpo", seen_family, cfg.prompt))
     funcs, _ = build_rewards(cfg.rewards)
     kwargs = dict(
         model=model,
@@ -80,6 +91,8 @@ def build_trainer(cfg: GRPORunConfig, callbacks: list | None = None) -> GRPOTrai
         peft_config=peft_config(cfg.lora),
         callbacks=[RunLog(str(out)), *(callbacks or [])],
     )
+    if cfg.tools == "zoom":
+        kwargs["environment_factory"] = cfg.zoom.factory(seen_family)
     if cfg.difficulty is None:
         return GRPOTrainer(**kwargs)
     phi = difficulty_phi(cfg.difficulty, cfg.difficulty_w)

@@ -28,9 +28,12 @@ from groundrl.data.formats import FORMATS
 from groundrl.data.pipeline import split_sources
 from groundrl.errors import InputError
 from groundrl.models.families import FAMILIES, UnknownFamilyError, get_family
-from groundrl.rewards import REWARDS, build_rewards
+from groundrl.rewards import MULTITURN_REWARDS, REWARDS, build_rewards
+from groundrl.tools.zoom import PRESETS
 from groundrl.train.common import TrainCommon, trl_args
 from groundrl.train.difficulty import PHI
+
+TOOLS = ("none", "zoom")
 
 
 def check_config(cfg: TrainCommon) -> Any:
@@ -54,6 +57,8 @@ def check_config(cfg: TrainCommon) -> Any:
     user = check_trl_types(config_cls, cfg.trl)
     if hasattr(cfg, "rewards"):
         defaults = defaults | {"reward_weights": check_grpo(cfg)}
+        if cfg.tools == "zoom":
+            defaults = defaults | {"max_tool_calling_iterations": cfg.zoom.max_turns}
         check_generation_batch(_field_defaults(config_cls) | defaults | user)
     return _build_trl_config(config_cls, cfg, defaults)
 
@@ -221,7 +226,42 @@ def check_grpo(cfg: Any) -> list[float]:
         raise _choice("difficulty", cfg.difficulty, PHI)
     if cfg.difficulty_reward not in REWARDS:
         raise _choice("difficulty_reward", cfg.difficulty_reward, REWARDS)
+    check_tools(cfg)
     return weights
+
+
+def check_tools(cfg: Any) -> None:
+    """A multi-turn run's tool, its zoom options, and rewards that read its turns: with tools on, TRL moves
+    `<think>` into `reasoning_content` and the calls into `tool_calls`, so a reward that reads the text alone
+    would score every trajectory as if it had neither.
+
+    Raises:
+        ConfigError: naming `tools`, `zoom.*`, `rewards[i]` or `difficulty_reward`.
+    """
+    if cfg.tools not in TOOLS:
+        raise _choice("tools", cfg.tools, TOOLS)
+    zoom = cfg.zoom
+    if zoom.preset not in PRESETS:
+        raise _choice("zoom.preset", zoom.preset, PRESETS)
+    for key in ("half", "size"):
+        value = getattr(zoom, key)
+        if value is not None and value < 1:
+            raise ConfigError(f"zoom.{key}: expected a positive number of pixels, got {value}")
+    if zoom.max_images < 2:
+        raise ConfigError(f"zoom.max_images: the full image and at least one crop need 2, got {zoom.max_images}")
+    if zoom.max_turns < 1:
+        raise ConfigError(f"zoom.max_turns: expected at least 1 tool call, got {zoom.max_turns}")
+    if cfg.tools == "none":
+        return
+    wanted = " or ".join(MULTITURN_REWARDS)
+    for k, spec in enumerate(cfg.rewards):
+        if spec.name not in MULTITURN_REWARDS:
+            raise ConfigError(
+                f"rewards[{k}] {spec.name}: reads the completion's text only, which tools=zoom splits into "
+                f"reasoning_content and tool_calls; use {wanted}"
+            )
+    if cfg.difficulty is not None and cfg.difficulty_reward not in MULTITURN_REWARDS:
+        raise ConfigError(f"difficulty_reward: {cfg.difficulty_reward!r} cannot read a tools=zoom run; use {wanted}")
 
 
 def check_generation_batch(options: dict[str, Any]) -> None:
