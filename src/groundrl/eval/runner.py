@@ -5,6 +5,10 @@ Resuming: every batch is appended, flushed and fsynced as one unit; a rerun with
 drops a half-written last line and skips the (split, id) pairs already there. Metrics come from the
 predictions file, so an interrupted and resumed run gives exactly the metrics of an uninterrupted one.
 
+Multi-turn (`tools=zoom`): each record's answer is a trajectory of turns with the zoom tool
+(eval/multiturn.py), many trajectories sharing each engine call; a record's row is written when all its
+samples' trajectories have finished, judged on their final answers by the same scorer.
+
 Identity: the run folder's config.json records the run; a rerun resumes only when its identity (model,
 records, every setting that changes a prediction) is the same, so two runs' predictions never mix.
 """
@@ -15,25 +19,28 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from groundrl.config import to_dict
-from groundrl.data.containers import is_json_array
 from groundrl.data.images import load_image
 from groundrl.data.records import Record
-from groundrl.engines import Engine, Prompt, Sampling, build_engine
-from groundrl.errors import InputError
-from groundrl.eval.judge import AGGREGATIONS, judge
+from groundrl.engines import Engine, Generation, Prompt, Sampling, build_engine
+from groundrl.eval.checks import check_records, check_settings
+from groundrl.eval.judge import judge
+from groundrl.eval.multiturn import ZOOM_SYSTEM, Trajectory, run_trajectories, start_trajectory
 from groundrl.eval.suites import Split, load_data, load_suite
 from groundrl.models.families import Family, get_family
 from groundrl.models.prompts import count_images, prompt_messages
+from groundrl.tools.zoom import PRESETS, ZoomLimits
 
 log = logging.getLogger(__name__)
 PREDICTIONS = "predictions.jsonl"
 CONFIG = "config.json"
 RUN_FILES = (CONFIG, PREDICTIONS, "metrics.json", "report.md", "report.html")  # what --overwrite deletes
+ZOOM_KEYS = ("zoom_preset", "max_tool_calls", "max_images", "zoom_system")  # in the identity when tools=zoom
 # What makes two evaluations one run: not batch_size, limit (a larger one extends a run), concurrency,
 # the servers' addresses or their key, which change how fast predictions come, not what they are.
 IDENTITY = (
@@ -53,6 +60,8 @@ IDENTITY = (
     "max_thinking_tokens",
     "seed",
     "aggregate",
+    "tools",
+    *ZOOM_KEYS,
 )
 _PATHS = ("root", "data", "image_root")
 
@@ -81,6 +90,11 @@ class EvalConfig:
         batch_size: records per batch (and per fsync of the predictions file).
         limit: records per split (None: all).
         max_in_flight: concurrent requests (openai).
+        tools: none (one pass) or zoom (multi-turn with the zoom tool, `batch_size` trajectories per round).
+        zoom_preset: the tool's crop, qa (+-182 px -> 672) or web (+-100 px -> 512, red dot).
+        max_tool_calls: tool calls per trajectory, errors included, before the answer is forced.
+        max_images: images per trajectory, the record's own and the crops (ViGoRL: 5).
+        zoom_system: the system turn describing the tool ("": none; records with their own keep theirs).
     """
 
     model: str = ""
@@ -104,6 +118,11 @@ class EvalConfig:
     batch_size: int = 16
     limit: int | None = None
     max_in_flight: int = 64
+    tools: str = "none"
+    zoom_preset: str = "qa"
+    max_tool_calls: int = 4
+    max_images: int = 5
+    zoom_system: str = ZOOM_SYSTEM
 
     def sampling(self) -> Sampling:
         return Sampling(
@@ -134,17 +153,28 @@ def open_engine(cfg: EvalConfig) -> Engine:
 
 
 def resolve_family(cfg: EvalConfig) -> Family:
+    """The model's family (`family`, or the checkpoint's model type) with the pixel bounds of the
+    checkpoint's own processor when there is one, so that the tool, the answers and the judge share the
+    frame the model sees."""
     if cfg.family:
-        return get_family(cfg.family)
-    if cfg.engine == "openai":
+        family = get_family(cfg.family)
+    elif cfg.engine == "openai":
         raise ValueError("the openai engine cannot read the model's config: set family=qwen2.5-vl (or another)")
-    from transformers import AutoConfig
+    else:
+        from transformers import AutoConfig
 
-    try:
-        model_type = AutoConfig.from_pretrained(cfg.model).model_type
-    except OSError as e:  # transformers' several-line hub message: a missing folder reads as a bad repo id
-        raise ValueError(f"model: cannot read the config of {cfg.model!r}; give a checkpoint folder") from e
-    return get_family(model_type)
+        try:
+            model_type = AutoConfig.from_pretrained(cfg.model).model_type
+        except OSError as e:  # transformers' several-line hub message: a missing folder reads as a bad repo id
+            raise ValueError(f"model: cannot read the config of {cfg.model!r}; give a checkpoint folder") from e
+        family = get_family(model_type)
+    if cfg.engine == "openai" or not (Path(cfg.model) / "preprocessor_config.json").exists():
+        return family
+    from transformers import AutoProcessor
+
+    from groundrl.train.data import processor_family
+
+    return processor_family(family, AutoProcessor.from_pretrained(cfg.model))
 
 
 def done_ids(path: Path) -> set[tuple[str, str]]:
@@ -205,6 +235,9 @@ def run_identity(config: dict) -> dict:
     """
     defaults = to_dict(EvalConfig())
     identity = {key: config.get(key, defaults[key]) for key in IDENTITY}
+    if identity["tools"] == "none":  # the tool's settings change nothing without the tool
+        for key in ZOOM_KEYS:
+            del identity[key]
     local_model = identity["engine"] != "openai" and Path(identity["model"]).exists()
     for key in [*_PATHS, *(["model"] if local_model else [])]:
         if identity[key]:
@@ -263,39 +296,6 @@ def claim_run_folder(cfg: EvalConfig, out: Path, overwrite: bool = False) -> Non
     partial.replace(out / CONFIG)  # a crash never leaves a half-written config.json
 
 
-def _problem(record: Record) -> tuple[str, str, str] | None:
-    """(field, message, reason) of what keeps a record from being evaluated, or None."""
-    for k, image in enumerate(record.images):
-        if not os.path.exists(image):
-            return f"images[{k}]", f"image not found: {image}", "missing_image"
-    if record.task not in ("qa", "detection") and not record.boxes:
-        # a click is judged inside the target element's box; a bare point has no published criterion
-        return "boxes", f"a {record.task} record needs its target box to be judged", "missing_target"
-    return None
-
-
-def check_records(cfg: EvalConfig, splits: list[Split], pending: list[tuple[Split, Record]]) -> None:
-    """Refuse a run with a record that cannot be evaluated (a missing image, no target box to judge against)
-    before any model loads, naming the record's place.
-
-    Raises:
-        InputError: `FILE:LINE: field 'images[k]': image not found: PATH` for a data file (its items map one
-            to one onto records: a bad item stops the read), or the suite's split and the record's id.
-    """
-    positions = {id(r): k for s in splits for k, r in enumerate(s.records)}
-    for split, record in pending:
-        problem = _problem(record)
-        if problem is None:
-            continue
-        field, message, reason = problem
-        if not cfg.data:
-            raise InputError(f"{cfg.suite} {split.name}, record {record.id!r}", None, field, message, reason)
-        data = Path(cfg.data)
-        index = cfg.format == "parquet" or is_json_array(data)
-        position = positions[id(record)] + (0 if index else 1)
-        raise InputError(str(data), position, field, message, reason, index=index)
-
-
 def run_eval(
     cfg: EvalConfig,
     out: Path,
@@ -315,8 +315,7 @@ def run_eval(
     Raises:
         RunMismatchError: `out` holds another run and not `overwrite` (see claim_run_folder).
     """
-    if cfg.aggregate not in AGGREGATIONS:
-        raise ValueError(f"aggregate={cfg.aggregate!r}; expected one of {', '.join(AGGREGATIONS)}")
+    check_settings(cfg)
     splits = load_splits(cfg)
     family = resolve_family(cfg)
     claim_run_folder(cfg, out, overwrite)  # after the settings proved usable: --overwrite deletes the old run
@@ -330,21 +329,64 @@ def run_eval(
         return path
     check_records(cfg, splits, pending)
     engine = engine or open_engine(cfg)
-    sampling = cfg.sampling()
+    batches = (_zoom_rows if cfg.tools == "zoom" else _single_turn_rows)(cfg, family, engine, pending)
+    written = total - len(pending)
     with open(path, "a", encoding="utf-8") as f:
-        for start in range(0, len(pending), cfg.batch_size):
-            batch = pending[start : start + cfg.batch_size]
-            prompts = [_prompt(r, family, cfg.prompt) for _, r in batch]
-            started = time.perf_counter()
-            generations = engine.generate(prompts, sampling)
-            batch_s = time.perf_counter() - started
-            lines = [
-                json.dumps(prediction_row(s, r, g, family, cfg.aggregate, batch_s, len(batch)))
-                for (s, r), g in zip(batch, generations, strict=True)
-            ]
-            f.write("\n".join(lines) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        for rows in batches:
+            if rows:
+                f.write("".join(json.dumps(row) + "\n" for row in rows))
+                f.flush()
+                os.fsync(f.fileno())
+            written += len(rows)
             if progress:
-                progress(total - len(pending) + start + len(batch), total)
+                progress(written, total)
     return path
+
+
+def _single_turn_rows(
+    cfg: EvalConfig, family: Family, engine: Engine, pending: list[tuple[Split, Record]]
+) -> Iterator[list[dict]]:
+    """Prediction rows, one engine call per batch of records."""
+    sampling = cfg.sampling()
+    for start in range(0, len(pending), cfg.batch_size):
+        batch = pending[start : start + cfg.batch_size]
+        prompts = [_prompt(r, family, cfg.prompt) for _, r in batch]
+        started = time.perf_counter()
+        generations = engine.generate(prompts, sampling)
+        batch_s = time.perf_counter() - started
+        yield [
+            prediction_row(s, r, g, family, cfg.aggregate, batch_s, len(batch))
+            for (s, r), g in zip(batch, generations, strict=True)
+        ]
+
+
+def _zoom_rows(
+    cfg: EvalConfig, family: Family, engine: Engine, pending: list[tuple[Split, Record]]
+) -> Iterator[list[dict]]:
+    """Prediction rows of multi-turn trajectories, `batch_size` in flight, after every round the rows of
+    the records whose `samples` trajectories have all finished."""
+    preset, limits = PRESETS[cfg.zoom_preset], ZoomLimits(cfg.max_images, cfg.max_tool_calls)
+
+    def started() -> Iterator[Trajectory]:
+        for i, (_, record) in enumerate(pending):
+            prompt = _prompt(record, family, cfg.prompt)
+            for k in range(cfg.samples):
+                yield start_trajectory((i, k), prompt, record.image_index, family, preset, limits, cfg.zoom_system)
+
+    finished: dict[int, list[Trajectory]] = defaultdict(list)
+    for done in run_trajectories(engine, started(), cfg.sampling(), cfg.batch_size):
+        rows = []
+        for trajectory in done:
+            i = trajectory.key[0]
+            finished[i].append(trajectory)
+            if len(finished[i]) == cfg.samples:
+                rows.append(_zoom_row(*pending[i], sorted(finished.pop(i), key=lambda t: t.key), family, cfg))
+        yield rows
+
+
+def _zoom_row(split: Split, record: Record, trajectories: list[Trajectory], family: Family, cfg: EvalConfig) -> dict:
+    """A record's row: its final answers judged like single-turn outputs, plus the trajectories."""
+    outputs = [Generation(t.answer, t.num_tokens, t.latency_s) for t in trajectories]
+    row = prediction_row(split, record, outputs, family, cfg.aggregate, sum(t.cost_s for t in trajectories), 1)
+    row["trajectories"] = [t.summary() for t in trajectories]
+    return row
