@@ -9,8 +9,9 @@ import torch
 from PIL import Image
 
 from groundrl.models.families import FAMILIES
-from groundrl.tools.env import ZoomEnvironment
-from groundrl.tools.zoom import ANSWER_NOW, CROP_TEXT, ZoomLimits, ZoomPreset
+from groundrl.models.templates import use_tool_template
+from groundrl.tools.env import ZoomEnvironment, ZoomOptions
+from groundrl.tools.zoom import ANSWER_NOW, CROP_TEXT, PRESETS, ZoomLimits, ZoomPreset
 
 
 def env_on(images, **kw) -> ZoomEnvironment:
@@ -39,6 +40,17 @@ def test_every_prompt_image_counts_and_the_target_image_is_zoomed():
     assert parts[-1] == {"type": "text", "text": ANSWER_NOW}  # 2 prompt images + 1 crop: the limit
 
 
+def test_options_build_the_factory_trl_calls_once_per_rollout():
+    factory = ZoomOptions("web", half=50, size=384, max_images=3, max_turns=2).factory(FAMILIES["qwen3-vl"])
+    env = factory()
+    assert factory() is not env and env.limits == ZoomLimits(max_images=3, max_turns=2)
+    assert env.preset == ZoomPreset(50, 384, dot_radius=PRESETS["web"].dot_radius)
+    env.reset(images=[Image.new("RGB", (640, 480))])
+    first, second = env.search_coordinate([500, 500]), env.search_coordinate([100, 100])
+    assert first[1]["image"].size == (384, 384) and first[-1]["type"] == "image"
+    assert second[-1] == {"type": "text", "text": ANSWER_NOW}  # max_turns=2: the second call is the last
+
+
 CALL = '<tool_call>\n{"name": "search_coordinate", "arguments": {"coordinate": [20, 16]}}\n</tool_call><|im_end|>'
 ANSWER = "<answer>red</answer><|im_end|>"
 
@@ -47,11 +59,8 @@ def grpo_trainer(path, tmp_path, **config):
     from datasets import Dataset
     from transformers import AutoModelForImageTextToText, AutoProcessor
     from trl import GRPOConfig, GRPOTrainer
-    from trl.chat_template_utils import qwen3_vl_chat_template
 
-    processor = AutoProcessor.from_pretrained(path)
-    processor.chat_template = qwen3_vl_chat_template  # Qwen2.5-VL's own template renders no tools
-    processor.tokenizer.chat_template = qwen3_vl_chat_template
+    processor = use_tool_template(AutoProcessor.from_pretrained(path), FAMILIES["qwen2.5-vl"])
     image = Image.new("RGB", (56, 56), "red")
     prompt = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "What colour? Zoom in."}]}]
     data = Dataset.from_list([{"prompt": prompt, "images": [image]} for _ in range(2)])

@@ -19,7 +19,10 @@ from safetensors.torch import load_file
 from transformers import AutoTokenizer, Qwen2_5_VLForConditionalGeneration
 from trl import GRPOTrainer
 
+from groundrl.config import ConfigError, load_config
 from groundrl.synth import SynthOptions, generate
+from groundrl.train.grpo import GRPORunConfig
+from groundrl.train.preflight import check_config
 from helpers import run_cli
 
 RECIPE = Path(__file__).parents[2] / "configs" / "recipes" / "vigorl-multiturn-grpo.yaml"
@@ -28,6 +31,50 @@ CALL = (
     "\n</tool_call><|im_end|>"
 )
 ANSWER = "<think>seen</think><answer>[0, 0, {k}, {k}]</answer><|im_end|>"
+
+
+@pytest.fixture
+def config(tmp_path):
+    """The recipe's config over a model folder with only a config.json and one record (nothing loads)."""
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"model_type": "qwen2_5_vl"}))
+    data = tmp_path / "train.jsonl"
+    data.write_text(json.dumps({"id": "0", "images": ["a.png"], "question": "Which?", "answer": "B"}) + "\n")
+    base = [f"model={model}", f"data={data}", "format=groundrl", f"output_dir={tmp_path / 'out'}"]
+    return lambda *overrides: load_config(GRPORunConfig, RECIPE, [*base, *overrides])
+
+
+def test_the_recipes_settings_reach_trl(config):
+    args = check_config(config())
+    assert args.max_tool_calling_iterations == 5 and args.reward_weights == [0.6, 0.4]
+    assert (args.beta, args.epsilon, args.epsilon_high, args.max_grad_norm) == (0.01, 0.2, 0.28, 0.2)
+    assert check_config(config("zoom.max_turns=3")).max_tool_calling_iterations == 3
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["tools=zom"], "tools: unknown value 'zom'; did you mean 'zoom'?"),
+        (["zoom.preset=wbe"], "zoom.preset: unknown value 'wbe'; did you mean 'web'?"),
+        (["zoom.max_images=1"], "zoom.max_images: the full image and at least one crop need 2, got 1"),
+        (["zoom.max_turns=0"], "zoom.max_turns: expected at least 1 tool call, got 0"),
+        (["zoom.size=0"], "zoom.size: expected a positive number of pixels, got 0"),
+        (
+            ['rewards=[{"name": "multiturn_format"}, {"name": "iou"}]'],
+            "rewards[1] iou: reads the completion's text only, which tools=zoom splits into reasoning_content",
+        ),
+        (["difficulty=exp"], "difficulty_reward: 'iou' cannot read a tools=zoom run; use multiturn_format or"),
+    ],
+)
+def test_bad_tool_settings_are_one_line_errors(config, overrides, message):
+    with pytest.raises(ConfigError) as error:
+        check_config(config(*overrides))
+    assert str(error.value).startswith(message) and "\n" not in str(error.value)
+
+
+def test_text_rewards_are_fine_without_tools(config):
+    assert check_config(config("tools=none", 'rewards=[{"name": "answer_match"}]')).reward_weights == [1.0]
 
 
 class ScriptedPolicy:
