@@ -12,10 +12,15 @@ from PIL import Image
 
 @dataclass
 class Prompt:
-    """Chat messages (with `{"type": "image"}` parts) and the images they refer to, in order."""
+    """Chat messages (with `{"type": "image"}` parts) and the images they refer to, in order.
+
+    `seed`: this prompt's own sampling seed. With it, a sampled answer depends on the prompt and its seed
+    only, never on the other prompts of its batch or their order; None: `Sampling.seed` seeds the batch.
+    """
 
     messages: list[dict[str, Any]]
     images: list[Image.Image] = field(default_factory=list)
+    seed: int | None = None
 
 
 @dataclass(frozen=True)

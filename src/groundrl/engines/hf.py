@@ -13,6 +13,41 @@ from groundrl.engines.base import Generation, Prompt, Sampling, cut_at_stop
 THINK_END = "</think>"
 
 
+def row_seed(seed: int, k: int) -> int:
+    """The seed of answer `k` of a prompt seeded with `seed` (answer 0 takes the seed itself)."""
+    return seed if k == 0 else (seed * 1_000_003 + k) % 2**63
+
+
+class RowSampler:
+    """A logits processor that samples every row of a batch with its own generator, so that a row's answer
+    depends on its prompt and seed only, never on its batch: temperature and top-p as `do_sample` applies
+    them, then one uniform draw per row and step through the row's cumulative distribution (in float64).
+    It leaves only the drawn token finite, so greedy decoding emits exactly the sampled tokens.
+
+    Args:
+        seeds: one per row, in the order of the batch.
+        temperature: > 0; top_p: nucleus mass kept (1: all).
+    """
+
+    def __init__(self, seeds: list[int], temperature: float, top_p: float) -> None:
+        self.seeds, self.temperature, self.top_p = seeds, temperature, top_p
+        self.generators: list[torch.Generator] = []
+
+    def __call__(self, input_ids_BT: torch.Tensor, scores_BV: torch.Tensor) -> torch.Tensor:
+        if not self.generators:  # made lazily, on the device of the logits
+            self.generators = [torch.Generator(scores_BV.device).manual_seed(s) for s in self.seeds]
+        probs_BV = torch.softmax(scores_BV.float() / self.temperature, dim=-1).double()
+        if self.top_p < 1.0:
+            sorted_BV, order_BV = probs_BV.sort(dim=-1, descending=True)
+            outside_BV = sorted_BV.cumsum(-1) - sorted_BV > self.top_p  # the top token always stays
+            probs_BV = probs_BV.scatter(1, order_BV, sorted_BV.masked_fill(outside_BV, 0.0))
+        cdf_BV = probs_BV.cumsum(-1)
+        draws = [torch.rand((), generator=g, device=scores_BV.device, dtype=torch.float64) for g in self.generators]
+        u_B1 = torch.stack(draws)[:, None] * cdf_BV[:, -1:]
+        token_B1 = torch.searchsorted(cdf_BV, u_B1, right=True).clamp(max=scores_BV.shape[-1] - 1)
+        return torch.full_like(scores_BV, float("-inf")).scatter(1, token_B1, 0.0)
+
+
 class TransformersEngine:
     """Batched generation with a checkpoint folder's own processor and chat template.
 
@@ -51,15 +86,31 @@ class TransformersEngine:
         ]
 
     def _run(
-        self, texts: list[str], images: list, sampling: Sampling, max_new_tokens: int, n: int, stop: tuple[str, ...]
+        self,
+        texts: list[str],
+        images: list[list],
+        sampling: Sampling,
+        max_new_tokens: int,
+        n: int,
+        stop: tuple[str, ...],
+        seeds: list[int | None],
     ):
-        batch = self.processor(text=texts, images=images or None, return_tensors="pt", padding=True).to(self.device)
+        """Generate `n` answers for each text (its images in `images`); `seeds` holds each text's own seed
+        (None for none), and any seed makes every row sample with its own generator (see `RowSampler`)."""
         kwargs = {"max_new_tokens": max_new_tokens, "num_return_sequences": n}
-        if sampling.temperature > 0:
+        own_seeds = sampling.temperature > 0 and any(s is not None for s in seeds)
+        if own_seeds:  # rows expanded here: one generator per answer, greedy picks what each one sampled
+            row_seeds = [row_seed(sampling.seed if s is None else s, k) for s in seeds for k in range(n)]
+            texts, images = [t for t in texts for _ in range(n)], [i for i in images for _ in range(n)]
+            kwargs |= {"num_return_sequences": 1, "do_sample": False, "temperature": None, "top_p": None}
+            kwargs |= {"top_k": None, "logits_processor": [RowSampler(row_seeds, sampling.temperature, sampling.top_p)]}
+        elif sampling.temperature > 0:
             torch.manual_seed(sampling.seed)
             kwargs |= {"do_sample": True, "temperature": sampling.temperature, "top_p": sampling.top_p}
         else:
             kwargs |= {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+        flat = [image for row in images for image in row]
+        batch = self.processor(text=texts, images=flat or None, return_tensors="pt", padding=True).to(self.device)
         if stop:
             kwargs |= {"stop_strings": list(stop), "tokenizer": self.processor.tokenizer}
         out_BT = self.model.generate(**batch, **kwargs)
@@ -72,10 +123,10 @@ class TransformersEngine:
     def _generate_batch(self, prompts: list[Prompt], sampling: Sampling) -> list[list[Generation]]:
         started = time.perf_counter()
         texts = self._texts(prompts)
-        images = [image for p in prompts for image in p.images]
+        images, seeds = [p.images for p in prompts], [p.seed for p in prompts]
         n = sampling.n
         if sampling.max_thinking_tokens is None:
-            outs, lengths = self._run(texts, images, sampling, sampling.max_new_tokens, n, sampling.stop)
+            outs, lengths = self._run(texts, images, sampling, sampling.max_new_tokens, n, sampling.stop, seeds)
         else:
             outs, lengths = self._budget_forced(texts, prompts, sampling)
         latency = time.perf_counter() - started
@@ -88,13 +139,20 @@ class TransformersEngine:
     ) -> tuple[list[str], list[int]]:
         """Think for at most `max_thinking_tokens`, then force `</think>` and generate the answer."""
         n = sampling.n
-        images = [image for p in prompts for image in p.images]
-        thoughts, think_lengths = self._run(texts, images, sampling, sampling.max_thinking_tokens, n, (THINK_END,))
+        images, seeds = [p.images for p in prompts], [p.seed for p in prompts]
+        thoughts, think_lengths = self._run(
+            texts, images, sampling, sampling.max_thinking_tokens, n, (THINK_END,), seeds
+        )
         closed = [t if THINK_END in t else t + "\n" + THINK_END + "\n" for t in thoughts]
         continued = [texts[i // n] + closed[i] for i in range(len(closed))]
-        answer_images = [image for i in range(len(closed)) for image in prompts[i // n].images]
+        answer_images = [prompts[i // n].images for i in range(len(closed))]
+        answer_seeds = [
+            None if seeds[i // n] is None else row_seed(seeds[i // n], i % n + n) for i in range(len(closed))
+        ]
         remaining = max(1, sampling.max_new_tokens - sampling.max_thinking_tokens)
-        answers, answer_lengths = self._run(continued, answer_images, sampling, remaining, 1, sampling.stop)
+        answers, answer_lengths = self._run(
+            continued, answer_images, sampling, remaining, 1, sampling.stop, answer_seeds
+        )
         return [c + a for c, a in zip(closed, answers, strict=True)], [
             t + a for t, a in zip(think_lengths, answer_lengths, strict=True)
         ]

@@ -89,7 +89,8 @@ class OpenAIEngine:
 
     async def _one(self, client: Any, prompt: Prompt, sampling: Sampling, gate: asyncio.Semaphore) -> list[Generation]:
         kwargs: dict[str, Any] = {"model": self.model, "messages": to_openai_messages(prompt), "n": sampling.n}
-        kwargs |= {"max_tokens": sampling.max_new_tokens, "temperature": sampling.temperature, "seed": sampling.seed}
+        seed = sampling.seed if prompt.seed is None else prompt.seed
+        kwargs |= {"max_tokens": sampling.max_new_tokens, "temperature": sampling.temperature, "seed": seed}
         if sampling.temperature > 0:
             kwargs["top_p"] = sampling.top_p
         if sampling.stop:

@@ -38,6 +38,10 @@ class VLLMEngine:
             include_stop_str_in_output=True,
             seed=sampling.seed,
         )
+        if any(p.seed is not None for p in prompts):  # each prompt's own seed: answers independent of the batch
+            params = [params.clone() for _ in prompts]
+            for p, own in zip(prompts, params, strict=True):
+                own.seed = sampling.seed if p.seed is None else p.seed
         inputs = [
             {
                 "prompt": self.processor.apply_chat_template(p.messages, add_generation_prompt=True, tokenize=False),
