@@ -15,6 +15,7 @@ from groundrl.cli.evaluate import evaluate
 from groundrl.cli.models import models_app
 from groundrl.cli.predict import predict
 from groundrl.cli.score import score
+from groundrl.cli.search import linearize, search
 from groundrl.cli.serve import serve
 from groundrl.cli.synth import synth
 from groundrl.cli.train import export, grpo, sft
@@ -52,6 +53,8 @@ app.command()(export)
 app.add_typer(models_app, name="models")
 app.add_typer(data_app, name="data")
 app.command("eval", context_settings={"allow_interspersed_args": True})(evaluate)
+app.command(context_settings={"allow_interspersed_args": True})(search)
+app.command(context_settings={"allow_interspersed_args": True})(linearize)
 
 
 def main() -> None:

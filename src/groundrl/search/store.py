@@ -1,0 +1,68 @@
+"""The search's files: one JSONL line per tree (ViGoRL's fields), an errors file, and resuming.
+
+Every line is written whole, flushed and fsynced before the next tree's; a rerun cuts a half-written last
+line and skips the ids already in either file, so a killed run loses at most the trees in flight.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import IO, Any
+
+from groundrl.search.scheduler import Failure, Finished
+from groundrl.search.tree import count_nodes
+
+log = logging.getLogger(__name__)
+TREES = "trees.jsonl"
+ERRORS = "errors.jsonl"
+
+
+def complete_lines(path: Path) -> list[dict[str, Any]]:
+    """The rows of a JSONL file written by `append_line`; a half-written last line is cut off the file."""
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    good = data[: data.rfind(b"\n") + 1]
+    if len(good) != len(data):
+        log.warning("dropping a half-written last line of %s", path)
+        with open(path, "r+b") as f:
+            f.truncate(len(good))
+    return [json.loads(line) for line in good.decode().splitlines() if line.strip()]
+
+
+def finished_ids(out: Path) -> set[str]:
+    """Ids already searched or failed in a run folder (failures are not retried, as ViGoRL's)."""
+    return {str(row["id"]) for name in (TREES, ERRORS) for row in complete_lines(out / name)}
+
+
+def append_line(f: IO[str], row: dict[str, Any]) -> None:
+    """One whole line, on disk before this returns."""
+    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    f.flush()
+    os.fsync(f.fileno())
+
+
+def tree_row(done: Finished, record_fields: dict[str, Any]) -> dict[str, Any]:
+    """One tree's line: ViGoRL's fields (question, image, answer, system prompt, seconds, id, the nested
+    tree) plus what linearising needs without the records (task, target, family, image size)."""
+    p = done.problem
+    return {
+        "id": p.id,
+        "question": p.question,
+        **record_fields,
+        "family": p.family.name,
+        "judge": p.target.judge,
+        "system_prompt": p.system,
+        "seed": p.seed,
+        "seconds": round(done.seconds, 3),
+        "calls": done.calls,
+        "nodes": count_nodes(done.root) - 1,
+        "tree": done.root.to_dict(),
+    }
+
+
+def error_row(failure: Failure) -> dict[str, Any]:
+    return {"id": failure.id, "reason": failure.reason, "message": failure.message}
