@@ -1,0 +1,351 @@
+"""Visual search: a large image, a small target among distractors, a question answerable only up close.
+
+Every shape carries a letter. Two kinds of question (`VisualSearchOptions.ask`):
+- letter: "What letter is on the red square?" The target is found at any size (its colour and kind are
+  unique), but its letter must be read;
+- colour: "What colour is the shape marked K?" The colours are seen at any size, but which shape carries
+  the K must be read.
+
+Either way, once a model's pixel budget shrinks the image, the letters are a pixel or two: the answer is
+lost, and a crop at the target (the zoom tool) restores it. Records carry the target's box, so point-in-box
+and an oracle zoom point exist; `chain_example` turns a record into ViGoRL's multi-turn chain (docs/zoom.md):
+think, a tool call at the target in the family's frame, the crop as the tool's observation, the answer.
+Images are drawn in palette mode with one flat colour per shape, so that a 2048 px PNG encodes in ~15 ms.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import itertools
+import json
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from PIL import Image, ImageDraw, ImageFont
+
+from groundrl.boxes.geometry import box_center, point_in_box
+from groundrl.data.records import IMAGE_TOKEN, Record
+from groundrl.models.families import Family
+from groundrl.synth.scene import BACKGROUNDS, COLOURS, Shape, draw_shape, place_shapes
+from groundrl.tools.zoom import PRESETS, TOOL_NAME, ToolCall, ZoomPreset, ZoomSession, zoom
+
+Example = tuple[Record, list[Image.Image]]
+
+ASKS = ("letter", "colour")
+KINDS = ("square", "circle")  # a letter fits inside both
+# no A-F: an answer "B" would read as the option letter (B) (boxes.answers.choice_of)
+LETTERS = "HKLMNPRTVXYZ"
+LETTER_SCALE = 0.7  # letter height over the shape's side
+DARK_TEXT = (20, 20, 20)
+LIGHT_TEXT = (255, 255, 255)
+
+
+@dataclass(frozen=True)
+class VisualSearchOptions:
+    """Knobs of the visual-search task.
+
+    Attributes:
+        min_size, max_size: image sides are drawn from this range (pixels).
+        min_target, max_target: side of every shape, target and distractors alike (pixels).
+        min_distractors, max_distractors: shapes besides the target (fewer when the image is crowded).
+        choices: options of the multiple-choice question (2 or more); 0 asks for a short answer.
+        ask: "letter" (read the letter on a named shape) or "colour" (the colour of the shape with a letter).
+        letters: the letters shapes carry (none of A-F, which read as option letters).
+        gap: least distance between two shapes (pixels), so that a crop shows one shape whole.
+    """
+
+    min_size: int = 1024
+    max_size: int = 2048
+    min_target: int = 16
+    max_target: int = 24
+    min_distractors: int = 12
+    max_distractors: int = 24
+    choices: int = 4
+    ask: str = "letter"
+    letters: str = LETTERS
+    gap: int = 8
+
+    def __post_init__(self) -> None:
+        errors = [
+            *(["min_size > max_size"] if self.min_size > self.max_size else []),
+            *(["min_target > max_target"] if self.min_target > self.max_target else []),
+            *(["min_target must be at least 8 px (a letter needs 6)"] if self.min_target < 8 else []),
+            *(["max_target must be under a quarter of min_size"] if 4 * self.max_target > self.min_size else []),
+            *(["min_distractors > max_distractors"] if self.min_distractors > self.max_distractors else []),
+            *([f"ask must be one of {', '.join(ASKS)}"] if self.ask not in ASKS else []),
+            *(["choices must be 0 (short answer) or 2 or more"] if self.choices == 1 or self.choices < 0 else []),
+            *(["letters must be distinct and none of A-F"] if _bad_letters(self.letters) else []),
+            *(self._too_many_choices()),
+        ]
+        if errors:
+            raise ValueError(f"VisualSearchOptions: {'; '.join(errors)}")
+
+    def _too_many_choices(self) -> list[str]:
+        pool = len(self.letters) if self.ask == "letter" else len(COLOURS)
+        if self.choices > pool:
+            return [f"{self.choices} choices but only {pool} {self.ask}s to choose from"]
+        if self.ask == "colour" and self.choices > self.min_distractors + 1:
+            return [f"{self.choices} colour choices need at least {self.choices - 1} distractors"]
+        return []
+
+
+def _bad_letters(letters: str) -> bool:
+    distinct = len(set(letters)) == len(letters) >= 2
+    return not distinct or any(c in "ABCDEF" or not c.isalpha() for c in letters)
+
+
+@dataclass(frozen=True)
+class Item:
+    """A shape and the letter drawn on it."""
+
+    shape: Shape
+    letter: str
+
+
+@dataclass(frozen=True)
+class Scene:
+    """What an image shows; `target` indexes `items`."""
+
+    width: int
+    height: int
+    background: tuple[int, int, int]
+    items: tuple[Item, ...]
+    target: int
+
+    @property
+    def target_item(self) -> Item:
+        return self.items[self.target]
+
+    def with_target_letter(self, letter: str) -> Scene:
+        """The same scene with another letter on the target (to measure what a resize keeps of it)."""
+        items = list(self.items)
+        items[self.target] = dataclasses.replace(self.target_item, letter=letter)
+        return dataclasses.replace(self, items=tuple(items))
+
+
+def make_scene(rng: random.Random, opts: VisualSearchOptions) -> Scene:
+    """Place the shapes, choose the target and give every shape a letter (the target's own for `colour`)."""
+    while True:
+        width, height = rng.randint(opts.min_size, opts.max_size), rng.randint(opts.min_size, opts.max_size)
+        short = min(width, height)
+        count = 1 + rng.randint(opts.min_distractors, opts.max_distractors)
+        fracs = ((opts.min_target + 0.5) / short, (opts.max_target + 0.5) / short)
+        shapes = place_shapes(rng, width, height, count, *fracs, kinds=KINDS, gap=opts.gap)
+        if len(shapes) >= max(2, opts.choices if opts.ask == "colour" else 2):
+            break
+    target = rng.randrange(len(shapes))
+    shapes = _distinct_target(rng, shapes, target, opts)
+    target_letter = rng.choice(opts.letters)
+    others = [c for c in opts.letters if c != target_letter] if opts.ask == "colour" else opts.letters
+    letters = [target_letter if i == target else rng.choice(others) for i in range(len(shapes))]
+    items = tuple(Item(s, c) for s, c in zip(shapes, letters, strict=True))
+    return Scene(width, height, rng.choice(BACKGROUNDS), items, target)
+
+
+def _distinct_target(rng: random.Random, shapes: list[Shape], target: int, opts: VisualSearchOptions) -> list[Shape]:
+    """Recolour distractors so that the question has one answer: for `letter`, no other shape shares the
+    target's colour and kind; for `colour`, every option colour is on some shape (so colours alone tell
+    nothing)."""
+    out = list(shapes)
+    if opts.ask == "letter":
+        name = out[target].name
+        for i, s in enumerate(out):
+            if i != target and s.name == name:
+                out[i] = dataclasses.replace(s, colour=rng.choice([c for c in COLOURS if c != s.colour]))
+        return out
+    others = [i for i in range(len(out)) if i != target]
+    shown = rng.sample([c for c in COLOURS if c != out[target].colour], max(opts.choices, 2) - 1)
+    for i, colour in zip(rng.sample(others, len(shown)), shown, strict=True):
+        out[i] = dataclasses.replace(out[i], colour=colour)
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _font(size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.load_default(size)
+
+
+def render_scene(scene: Scene) -> Image.Image:
+    """The scene as a palette image (flat colours, letters without anti-aliasing)."""
+    image = Image.new("P", (scene.width, scene.height), scene.background)
+    draw = ImageDraw.Draw(image)
+    draw.fontmode = "1"
+    for item in scene.items:
+        shape = item.shape
+        draw_shape(draw, shape)
+        r, g, b = COLOURS[shape.colour]
+        ink = DARK_TEXT if 0.299 * r + 0.587 * g + 0.114 * b > 150 else LIGHT_TEXT
+        side = shape.box[2] - shape.box[0]
+        draw.text(shape.center, item.letter, fill=ink, font=_font(round(side * LETTER_SCALE)), anchor="mm")
+    return image
+
+
+def question_for(rng: random.Random, scene: Scene, opts: VisualSearchOptions) -> tuple[str, str, list[str] | None]:
+    """(question, answer, choices); choices is None for a short answer."""
+    item = scene.target_item
+    if opts.ask == "letter":
+        text, answer, pool = f"What letter is on the {item.shape.name}?", item.letter, list(opts.letters)
+    else:
+        text, answer = f"What colour is the shape marked with the letter {item.letter}?", item.shape.colour
+        pool = sorted({i.shape.colour for i in scene.items})
+    if not opts.choices:
+        return f"{text} Answer with one word.", answer, None
+    choices = [answer, *rng.sample([c for c in pool if c != answer], opts.choices - 1)]
+    rng.shuffle(choices)
+    options = " ".join(f"({chr(65 + k)}) {c}" for k, c in enumerate(choices))
+    return f"{text} {options}", answer, choices
+
+
+def make_visual_search(rng: random.Random, rec_id: str, opts: VisualSearchOptions) -> Example:
+    """One visual-search image and its question, with the target's box."""
+    scene = make_scene(rng, opts)
+    question, answer, choices = question_for(rng, scene, opts)
+    target = scene.target_item
+    record = Record(
+        id=rec_id,
+        images=[f"images/{rec_id}.png"],
+        image_sizes=[[scene.width, scene.height]],
+        task="qa",
+        question=question,
+        boxes=[list(target.shape.box)],
+        answer=answer,
+        choices=choices,
+        source="synth/visual_search",
+        meta={
+            "ask": opts.ask,
+            "target": target.shape.name,
+            "letter": target.letter,
+            "shapes": len(scene.items),
+            "region_frac": target.shape.area / (scene.width * scene.height),
+        },
+    )
+    return record, [render_scene(scene)]
+
+
+def min_contrast(images: Sequence[Image.Image], box: Sequence[float]) -> float:
+    """The smallest mean absolute difference (grey levels, 0-255, over RGB) between any two images of the
+    same size inside `box` (pixels of those images, widened to whole pixels): how well the most alike pair
+    can still be told apart there. Renders that differ only in the target's letter, resized to what a model
+    sees, measure whether the letter survives the resize.
+
+    >>> a, b = Image.new("RGB", (4, 4)), Image.new("RGB", (4, 4), (30, 0, 0))
+    >>> min_contrast([a, b], (0, 0, 2, 2))
+    10.0
+    """
+    window = (math.floor(box[0]), math.floor(box[1]), math.ceil(box[2]), math.ceil(box[3]))
+    regions = [list(im.convert("RGB").crop(window).getdata()) for im in images]
+    n = len(regions[0]) * 3
+    return min(
+        sum(abs(p - q) for u, v in zip(a, b, strict=True) for p, q in zip(u, v, strict=True)) / n
+        for a, b in itertools.combinations(regions, 2)
+    )
+
+
+@dataclass(frozen=True)
+class Legibility:
+    """How well the target's letter can be told from other letters (`min_contrast`, grey levels) in the
+    image at full resolution, in the image as the model sees it (resized to its family's input size) and in
+    the zoom tool's crop at the target."""
+
+    full: float
+    seen: float
+    crop: float
+
+
+def legibility(scene: Scene, letters: Sequence[str], family: Family, preset: ZoomPreset) -> Legibility:
+    """Render the scene once per letter on the target and measure, inside the target's box, how far apart
+    the most alike two renders are at full resolution, after the family's resize and in the crop."""
+    images = [render_scene(scene.with_target_letter(c)).convert("RGB") for c in letters]
+    box = scene.target_item.shape.box
+    seen_w, seen_h = family.input_size(scene.width, scene.height)
+    seen = [im.resize((seen_w, seen_h), Image.Resampling.BICUBIC) for im in images]
+    sx, sy = seen_w / scene.width, seen_h / scene.height
+    point = family.frame(scene.width, scene.height).from_original(list(box_center(box)))
+    crops = [zoom(im, point, family, preset) for im in images]
+    x0, y0, x1, y1 = crops[0].window
+    cx, cy = crops[0].image.width / (x1 - x0), crops[0].image.height / (y1 - y0)
+    return Legibility(
+        full=min_contrast(images, box),
+        seen=min_contrast(seen, (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)),
+        crop=min_contrast(
+            [c.image for c in crops], ((box[0] - x0) * cx, (box[1] - y0) * cy, (box[2] - x0) * cx, (box[3] - y0) * cy)
+        ),
+    )
+
+
+# -- multi-turn chains ------------------------------------------------------------------------------------------
+
+SYSTEM_PROMPT = (
+    "You are a helpful assistant. Think in <think></think>, zoom in with the search_coordinate tool, "
+    "and answer in <answer></answer>."
+)
+LOOK_TEXT = "The target is too small to read at this size. Let me look closer at ({x}, {y})."
+FINAL_TEXT = "Based on all the information I've gathered, I'll now provide my final answer."
+
+
+@dataclass(frozen=True)
+class ChainOptions:
+    """How chains are written.
+
+    Attributes:
+        family: the model's family with its processor's pixel bounds (`train.data.processor_family`, or
+            `dataclasses.replace(FAMILIES[name], max_pixels=...)`): tool points are in its frame.
+        preset: the zoom tool's window and crop size.
+        system: the system prompt ("" for none).
+    """
+
+    family: Family
+    preset: ZoomPreset = PRESETS["qa"]
+    system: str = SYSTEM_PROMPT
+
+
+def tool_point(box: Sequence[float], width: int, height: int, family: Family) -> tuple[int, int]:
+    """The integer point in the family's frame nearest the box's centre whose original-pixel position lies
+    in the box (a coarse frame, e.g. pixels of a much smaller input, can round the centre out of it).
+
+    Raises:
+        ValueError: no neighbour of the centre maps into the box (the box is under one unit of the frame).
+    """
+    frame = family.frame(width, height)
+    cx, cy = frame.from_original(list(box_center(box)))
+    near = itertools.product({math.floor(cx), round(cx), math.ceil(cx)}, {math.floor(cy), round(cy), math.ceil(cy)})
+    for x, y in sorted(near, key=lambda p: ((p[0] - cx) ** 2 + (p[1] - cy) ** 2, p)):
+        if point_in_box(frame.to_original([x, y]), box):
+            return x, y
+    raise ValueError(f"box {list(box)} is smaller than one unit of {family.name}'s frame for a {width}x{height} image")
+
+
+def chain_example(record: Record, image: Image.Image, opts: ChainOptions) -> Example:
+    """A record with a box and an answer as a multi-turn zoom chain (docs/zoom.md): the question with the
+    image, a think and a tool call at the box's centre, the tool's observation with the crop (cut from
+    `image` at full resolution, exactly as `ZoomSession` answers that call), and the answer.
+
+    Returns:
+        The chain record (images: the full image, then `images/{id}-crop.png`) and the crop.
+    """
+    width, height = record.image_sizes[record.image_index]
+    x, y = tool_point(record.boxes[0], width, height, opts.family)
+    observation = ZoomSession(image, opts.family, opts.preset).answer(ToolCall((x, y)))
+    call = json.dumps({"name": TOOL_NAME, "arguments": {"coordinate": [x, y]}})
+    look = LOOK_TEXT.format(x=x, y=y)
+    messages = [
+        *([{"role": "system", "content": opts.system}] if opts.system else []),
+        {"role": "user", "content": IMAGE_TOKEN + (record.question or "")},
+        {"role": "assistant", "content": f"<think>\n{look}\n</think>\n<tool_call>\n{call}\n</tool_call>"},
+        observation.as_message(),
+        {"role": "assistant", "content": f"<think>\n{FINAL_TEXT}\n</think>\n<answer> {record.answer} </answer>"},
+    ]
+    crop = observation.image
+    chain = dataclasses.replace(
+        record,
+        images=[record.images[record.image_index], f"images/{record.id}-crop.png"],
+        image_sizes=[[width, height], list(crop.size)],
+        question=None,
+        messages=messages,
+        image_index=0,
+        meta={**record.meta, "tool_point": [x, y], "family": opts.family.name},
+    )
+    return chain, [crop]

@@ -1,0 +1,156 @@
+"""The visual-search task: deterministic, one answer per question, the target's letter legible at full
+resolution and in the zoom crop but not after a small pixel budget's resize, and zoom chains that validate,
+whose tool points land on the target, and that SFT reads unchanged."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections import Counter
+
+import pytest
+from PIL import Image
+
+from groundrl.boxes import point_in_box
+from groundrl.data.pipeline import Source, read_sources
+from groundrl.data.records import read_records
+from groundrl.models.families import FAMILIES
+from groundrl.synth import ChainOptions, SynthOptions, VisualSearchOptions, example_rng, generate
+from groundrl.synth.scene import COLOURS
+from groundrl.synth.visual_search import legibility, make_scene, tool_point
+from groundrl.tools.zoom import CROP_TEXT, Observation, ZoomPreset, parse_tool_call, zoom
+from helpers import run_cli
+
+SMALL = VisualSearchOptions(min_size=1024, max_size=1280)
+# a tiny model's budget: a 1024-2048 px image shrinks 8-16x (the benchmark's setting)
+TINY_BUDGET = {"min_pixels": 64 * 64, "max_pixels": 128 * 128}
+
+
+def tiny_family(name: str):
+    return dataclasses.replace(FAMILIES[name], **TINY_BUDGET)
+
+
+def test_same_seed_same_records_images_and_chains(tmp_path):
+    chains = ChainOptions(tiny_family("qwen3-vl"), ZoomPreset(2, 64))
+    a = generate("visual_search", 4, tmp_path / "a", seed=5, opts=SMALL, chains=chains)
+    b = generate("visual_search", 4, tmp_path / "b", seed=5, opts=SMALL, chains=chains)
+    c = generate("visual_search", 4, tmp_path / "c", seed=6, opts=SMALL, chains=chains)
+    assert a.read_text() == b.read_text() != c.read_text()
+    assert (a.parent / "chains.jsonl").read_text() == (b.parent / "chains.jsonl").read_text()
+    files = sorted(p.name for p in (tmp_path / "a" / "images").iterdir())
+    assert len(files) == 8  # an image and a crop per record
+    assert all(
+        (tmp_path / "a" / "images" / f).read_bytes() == (tmp_path / "b" / "images" / f).read_bytes() for f in files
+    )
+
+
+@pytest.mark.parametrize("ask", ["letter", "colour"])
+def test_each_question_has_one_answer_and_the_image_shows_it(tmp_path, ask):
+    opts = dataclasses.replace(SMALL, ask=ask)
+    path = generate("visual_search", 12, tmp_path, seed=1, opts=opts)
+    for i, record in enumerate(read_records(path)):
+        scene = make_scene(example_rng(1, i), opts)  # what the generator drew, from the same RNG
+        target = scene.target_item
+        assert record.boxes == [list(target.shape.box)] and record.choices.count(record.answer) == 1
+        assert len(record.choices) == 4 and all(c in record.question for c in record.choices)
+        if ask == "letter":
+            assert record.answer == target.letter and target.shape.name in record.question
+            assert [item.shape.name for item in scene.items].count(target.shape.name) == 1
+        else:
+            assert record.answer == target.shape.colour and f"letter {target.letter}?" in record.question
+            assert [item.letter for item in scene.items].count(target.letter) == 1
+            assert set(record.choices) <= {item.shape.colour for item in scene.items}  # colours alone tell nothing
+        image = Image.open(tmp_path / record.images[0]).convert("RGB")
+        x1, y1, x2, y2 = target.shape.box
+        assert image.getpixel((x1 + (x2 - x1) // 8, (y1 + y2) // 2)) == COLOURS[target.shape.colour]
+
+
+def test_the_letter_is_legible_at_full_resolution_and_in_the_crop_but_not_after_the_downscale():
+    preset = ZoomPreset(2, 64)
+    for i in range(2):
+        scene = make_scene(example_rng(0, i), SMALL)
+        letters = [scene.target_item.letter, *(c for c in "HKLM" if c != scene.target_item.letter)][:4]
+        small = legibility(scene, letters, tiny_family("qwen3-vl"), preset)
+        # with the family's own budget (16.8 MP) the image is only rounded to 32 px multiples: letters stay apart
+        full_budget = legibility(scene, letters, FAMILIES["qwen3-vl"], preset)
+        assert small.full > 3.0 and full_budget.seen > 0.8 * small.full
+        assert small.seen < 0.25 * small.full  # a shape of 2-3 px: letters blur into the same blot
+        assert small.crop > 0.8 * small.full  # the crop (2x the original) restores them
+
+
+@pytest.mark.parametrize("family", ["qwen2.5-vl", "qwen3-vl"])
+def test_chains_validate_and_their_tool_points_land_on_the_target(tmp_path, family):
+    out = tmp_path / "vs"
+    run_cli(
+        "synth", "--task", "visual_search", "--n", "6", "--out", str(out), "--min-size", "1536", "--max-size",
+        "2048", "--chains", "--family", family, "--min-pixels", "4096", "--max-pixels", "16384",
+        "--crop-half", "2", "--crop-size", "64", check=True,
+    )  # fmt: skip
+    result = run_cli("data", "validate", str(out / "chains.jsonl"), check=True)
+    assert "6 accepted, 0 rejected" in result.stdout
+    fam = tiny_family(family)
+    chains = list(read_sources([Source(out / "chains.jsonl", "groundrl")]))
+    for chain, record in zip(chains, read_records(out / "records.jsonl"), strict=True):
+        roles = [m["role"] for m in chain.messages]
+        assert roles == ["system", "user", "assistant", "user", "assistant"]
+        call = parse_tool_call(chain.messages[2]["content"])
+        width, height = chain.image_sizes[0]
+        on_target = fam.frame(width, height).to_original(list(call.point))
+        assert point_in_box(on_target, record.boxes[0])  # 1 px of the frame is 12-16 original px here
+        crop = Image.open(out / chain.images[1])
+        full = Image.open(out / chain.images[0])
+        expected = zoom(full, call.point, fam, ZoomPreset(2, 64))
+        assert chain.messages[3] == Observation(CROP_TEXT, expected.image).as_message()
+        assert list(crop.getdata()) == list(expected.image.getdata())  # what the tool answers at run time
+        assert chain.messages[4]["content"].endswith(f"<answer> {record.answer} </answer>")
+        assert (chain.id, chain.answer, chain.choices, chain.boxes) == (
+            record.id,
+            record.answer,
+            record.choices,
+            record.boxes,
+        )
+
+
+def test_tool_point_refuses_a_target_under_one_unit_of_the_frame():
+    family = dataclasses.replace(FAMILIES["qwen2.5-vl"], min_pixels=56 * 56, max_pixels=56 * 56)
+    assert tool_point([500, 500, 540, 540], 1000, 1000, family) == (29, 29)  # 1 unit = 17.9 px
+    with pytest.raises(ValueError, match=r"smaller than one unit of qwen2\.5-vl's frame"):
+        tool_point([503, 503, 508, 508], 1000, 1000, family)
+
+
+def test_sft_reads_the_chains_unchanged(tiny_models, tmp_path):
+    from groundrl.train import sft
+
+    chains = ChainOptions(FAMILIES["qwen2.5-vl"], ZoomPreset(40, 56))
+    generate("visual_search", 2, tmp_path / "vs", opts=SMALL, chains=chains)
+    cfg = sft.SFTRunConfig(
+        model=str(tiny_models["qwen2.5-vl"]),
+        data=str(tmp_path / "vs" / "chains.jsonl"),
+        output_dir=str(tmp_path / "sft"),
+        trl={"max_steps": 1},
+    )
+    trainer = sft.build_trainer(cfg)
+    batch = trainer.data_collator([trainer.train_dataset[0]])
+    assert batch["image_grid_thw"].shape[0] == 2  # the full image and the crop
+    labels, ids = batch["labels"][0].tolist(), batch["input_ids"][0].tolist()
+    learned = trainer.processing_class.tokenizer.decode([t for t, y in zip(ids, labels, strict=True) if y != -100])
+    answer = json.loads((tmp_path / "vs" / "records.jsonl").read_text().splitlines()[0])["answer"]
+    assert learned.count('"search_coordinate"') == 1 and f"<answer> {answer} </answer>" in learned
+    assert "crop of the image" not in learned and "<|image_pad|>" not in learned
+
+
+def test_bad_options_fail_in_one_line(tmp_path):
+    result = run_cli("synth", "--task", "visual_search", "--out", str(tmp_path), "--max-target", "600")
+    assert result.returncode == 2 and "max_target must be under a quarter of min_size" in result.stderr
+    result = run_cli("synth", "--task", "rec", "--out", str(tmp_path), "--chains")
+    assert result.returncode == 2 and "--chains: task 'rec' has no answer" in result.stderr
+    with pytest.raises(ValueError, match="letters must be distinct and none of A-F"):
+        VisualSearchOptions(letters="ABK")
+    with pytest.raises(TypeError, match="takes VisualSearchOptions"):
+        generate("visual_search", 1, tmp_path, opts=SynthOptions())
+
+
+def test_letters_and_colours_are_spread(tmp_path):
+    path = generate("visual_search", 40, tmp_path, seed=2, opts=dataclasses.replace(SMALL, ask="colour"))
+    answers = Counter(r.answer for r in read_records(path))
+    assert len(answers) == len(COLOURS) and max(answers.values()) <= 14  # no colour dominates
