@@ -94,3 +94,45 @@ def test_gallery_renders_and_filters_in_chromium(run_dir, fragment, kind, shown)
     cards = re.findall(r'<div class="card (\w+)" data-kind="\w+"( style="display: none;")?', dom)
     visible = [k for k, hidden in cards if not hidden]
     assert len(visible) == shown and (kind == "all" or set(visible) == {kind})
+
+
+def _decoded(data: str):
+    import base64
+    import io
+
+    from PIL import Image
+
+    return Image.open(io.BytesIO(base64.b64decode(data))).convert("RGB")
+
+
+def test_a_multiturn_card_shows_the_crops_in_order_and_the_points_on_the_image(tmp_path):
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (400, 200), (0, 160, 0))  # left half green, right half yellow
+    ImageDraw.Draw(image).rectangle((200, 0, 400, 200), fill=(240, 220, 0))
+    image.save(tmp_path / "full.png")
+    looks = [  # first the yellow half, then the green one
+        {"point": [750, 500], "original": [300, 100], "window": [250, 50, 350, 150]},
+        {"point": [250, 500], "original": [100, 100], "window": [50, 50, 150, 150]},
+    ]
+    trajectory = {"turns": ["a", "b", "c"], "looks": looks, "tool_calls": 2, "errors": 0, "forced": False}
+    multi = row("val", "z1", hit=True, images=(), pred=(1, 1, 2, 2)) | {"images": [str(tmp_path / "full.png")]}
+    multi |= {"image_index": 0, "image_sizes": [[400, 200]], "trajectories": [trajectory]}
+    (tmp_path / "predictions.jsonl").write_text(json.dumps(multi) + "\n")
+    write_reports(tmp_path)
+    page = (tmp_path / "report.html").read_text()
+    crops = re.findall(r'<img class="crop" src="data:image/jpeg;base64,([^"]+)" alt="crop (\d)">', page)
+    assert [n for _, n in crops] == ["1", "2"] and "2 tool call(s)" in page
+    first, second = (_decoded(data) for data, _ in crops)
+    assert first.getpixel((40, 40))[0] > 200 and second.getpixel((40, 40))[0] < 40  # yellow, then green
+    full = _decoded(re.search(r'<img src="data:image/jpeg;base64,([^"]+)" alt="image 1">', page).group(1))
+    scale = 256 / 400
+    for look in looks:  # a blue dot at each point, blue window edges
+        r, g, b = full.getpixel((round(look["original"][0] * scale), round(look["original"][1] * scale)))
+        assert b > 150 and r < 120
+        r, g, b = full.getpixel((round(look["window"][0] * scale), round(100 * scale)))
+        assert b > 120 and g < 160
+    single = row("val", "s1", hit=True)
+    (tmp_path / "predictions.jsonl").write_text(json.dumps(single) + "\n")
+    write_reports(tmp_path)
+    assert 'class="crop"' not in (tmp_path / "report.html").read_text()

@@ -1,6 +1,8 @@
 """Reports of an evaluation run: metrics.json, report.md (splits x metrics), and report.html: one
 self-contained page (plots and images embedded) with the table and a gallery of predictions drawn on
-their images (ground truth green, prediction red), filterable by hits, misses and parse failures."""
+their images (ground truth green, prediction red), filterable by hits, misses and parse failures. A
+multi-turn prediction (tools=zoom) also shows its first trajectory's zoom-ins: each window and point
+numbered in blue on the full image, then the crops in the order the model asked for them."""
 
 from __future__ import annotations
 
@@ -10,12 +12,12 @@ import io
 import json
 from pathlib import Path
 
-from PIL import ImageDraw
+from PIL import Image, ImageDraw
 
 from groundrl.data.images import ImageProblem, load_image
 from groundrl.eval.metrics import compute_metrics, read_predictions
 
-GREEN, RED = (30, 170, 60), (230, 30, 30)
+GREEN, RED, BLUE = (30, 170, 60), (230, 30, 30), (40, 90, 230)
 TABLE_METRICS = (
     "n",
     "accuracy",
@@ -31,6 +33,7 @@ TABLE_METRICS = (
 )
 GALLERY = 60
 THUMB = 256
+CROP_THUMB = 80
 
 
 def _fmt(value) -> str:
@@ -91,13 +94,30 @@ def plots(rows: list[dict], metrics: dict) -> list[str]:
     return images
 
 
+def _jpeg(image: Image.Image) -> str:
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="JPEG", quality=85)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _thumb(image: Image.Image, side: int) -> tuple[Image.Image, float]:
+    """The image resized so that its longer side is `side`, and the scale applied."""
+    scale = side / max(image.size)
+    return image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale)))), scale
+
+
+def _looks(row: dict) -> list[dict]:
+    """The zoom-ins of the row's first trajectory (none for a single-turn row)."""
+    trajectories = row.get("trajectories") or [{}]
+    return trajectories[0].get("looks", [])
+
+
 def _draw(row: dict, k: int, path: str) -> str | None:
     try:
         image = load_image(path)
     except ImageProblem:
         return None
-    scale = THUMB / max(image.size)
-    image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))))
+    image, scale = _thumb(image, THUMB)
     if k == row["image_index"]:
         draw = ImageDraw.Draw(image)
         if isinstance(row["gt"], list):
@@ -108,9 +128,24 @@ def _draw(row: dict, k: int, path: str) -> str | None:
         elif isinstance(pred, list):
             x, y = pred[0] * scale, pred[1] * scale
             draw.ellipse([x - 5, y - 5, x + 5, y + 5], outline=RED, width=3)
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=85)
-    return base64.b64encode(buffer.getvalue()).decode()
+        for n, look in enumerate(_looks(row), start=1):
+            x, y = look["original"][0] * scale, look["original"][1] * scale
+            draw.rectangle([v * scale for v in look["window"]], outline=BLUE, width=2)
+            draw.ellipse([x - 4, y - 4, x + 4, y + 4], fill=BLUE)
+            draw.text((x + 6, y - 6), str(n), fill=BLUE)
+    return _jpeg(image)
+
+
+def _crops(row: dict) -> list[str]:
+    """The first trajectory's crops, in order, cut again from the full image by their windows."""
+    looks = _looks(row)
+    if not looks:
+        return []
+    try:
+        image = load_image(row["images"][row["image_index"]])
+    except ImageProblem:
+        return []
+    return [_jpeg(_thumb(image.crop(tuple(round(v) for v in look["window"])), CROP_THUMB)[0]) for look in looks]
 
 
 def _card(row: dict) -> str:
@@ -120,12 +155,20 @@ def _card(row: dict) -> str:
         data = _draw(row, k, path)
         if data:
             pictures.append(f'<img src="data:image/jpeg;base64,{data}" alt="image {k + 1}">')
+    crops = "".join(
+        f'<img class="crop" src="data:image/jpeg;base64,{data}" alt="crop {n}">'
+        for n, data in enumerate(_crops(row), start=1)
+    )
+    if "trajectories" in row:
+        t = row["trajectories"][0]
+        forced = ", answer forced" if t["forced"] else ""
+        crops = f'<div class="crops">{crops}</div><p class="a">{t["tool_calls"]} tool call(s){forced}</p>'
     score = f"IoU {row['iou']:.2f}" if row["iou"] is not None else ("hit" if row["hit"] else "miss")
     if kind == "fail":
         score = "parse failure"
     answer = html.escape(str(row["outputs"][0])[:160]) if row["outputs"] else ""
     return (
-        f'<div class="card {kind}" data-kind="{kind}">{"".join(pictures)}'
+        f'<div class="card {kind}" data-kind="{kind}">{"".join(pictures)}{crops}'
         f'<p class="q">{html.escape(str(row["question"])[:160])}</p>'
         f'<p class="s {kind}">{html.escape(row["split"])} · {score}</p><p class="a">{answer}</p></div>'
     )
@@ -135,7 +178,8 @@ PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>GroundRL evalu
 body{{font-family:sans-serif;margin:24px;color:#222}} table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}} th:first-child,td:first-child{{text-align:left}}
 .gallery{{display:flex;flex-wrap:wrap;gap:12px}} .card{{width:{thumb}px;border:1px solid #ddd;padding:6px}}
-.card img{{max-width:100%;display:block;margin-bottom:4px}} .q{{font-size:13px;margin:2px 0}}
+.card img{{max-width:100%;display:block;margin-bottom:4px}}
+.crops{{display:flex;gap:4px}} .crops img.crop{{width:{crop}px;display:inline-block}} .q{{font-size:13px;margin:2px 0}}
 .a{{font-size:11px;color:#666;margin:2px 0;word-break:break-all}} .s.hit{{color:#1a6}} .s.miss,.s.fail{{color:#c22}}
 .filters button{{margin-right:6px}} .filters button.on{{font-weight:bold}}
 </style></head><body>
@@ -182,6 +226,8 @@ def write_reports(out: Path) -> dict:
     )
     plot_html = "".join(f'<img src="data:image/png;base64,{p}" alt="plot">' for p in plots(rows, metrics))
     cards = "".join(_card(r) for r in rows[:GALLERY])
-    page = PAGE.format(thumb=THUMB, summary=html.escape(summary), head=head, body=body, plots=plot_html, cards=cards)
+    page = PAGE.format(
+        thumb=THUMB, crop=CROP_THUMB, summary=html.escape(summary), head=head, body=body, plots=plot_html, cards=cards
+    )
     (out / "report.html").write_text(page)
     return metrics
