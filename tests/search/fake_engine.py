@@ -20,10 +20,11 @@ def prompt_text(prompt: Prompt) -> str:
 
 
 class FakeEngine:
-    """Args: answer_rate: chance that a free step answers; delay_s: seconds per generate call (for kills)."""
+    """Args: answer_rate: chance that a free step answers; delay_s: seconds per generate call (for kills);
+    answers: what it answers, at random."""
 
-    def __init__(self, answer_rate: float = 0.3, delay_s: float = 0.0) -> None:
-        self.answer_rate, self.delay_s = answer_rate, delay_s
+    def __init__(self, answer_rate: float = 0.3, delay_s: float = 0.0, answers: tuple[str, ...] = ANSWERS) -> None:
+        self.answer_rate, self.delay_s, self.answers = answer_rate, delay_s, answers
         self.batches: list[int] = []
 
     def generate(self, prompts: list[Prompt], sampling: Sampling) -> list[list[Generation]]:
@@ -37,5 +38,5 @@ class FakeEngine:
         rng = random.Random(int.from_bytes(digest, "big"))
         point = f"({rng.randrange(0, 60, 10)}, {rng.randrange(0, 50, 10)})"
         if "final answer now" in text or rng.random() < self.answer_rate:
-            return f"So it is at {point}. <answer> {rng.choice(ANSWERS)} </answer>"
+            return f"So it is at {point}. <answer> {rng.choice(self.answers)} </answer>"
         return f"I look at {point} next."

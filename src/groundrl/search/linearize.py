@@ -16,7 +16,7 @@ import json
 import random
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from groundrl.search.prompts import FINAL_THINK, multiturn_system_prompt
 from groundrl.search.steps import POINT_RE, same_point
 from groundrl.search.store import complete_lines
 from groundrl.search.tree import Node
-from groundrl.tools.zoom import CROP_TEXT, PRESETS, TOOL_NAME, Observation, zoom
+from groundrl.tools.zoom import CROP_TEXT, PRESETS, TOOL_NAME, Observation, ZoomPreset, zoom
 
 MODES = ("single", "multi")
 _BOX_RE = re.compile(r"\[\s*([-+\d.]+)\s*,\s*([-+\d.]+)\s*,\s*([-+\d.]+)\s*,\s*([-+\d.]+)\s*\]")
@@ -51,6 +51,7 @@ class LinearizeConfig:
         max_calls: tool calls per multi-turn chain at most (the zoom tool's 5 images: 4 crops).
         move_first_call: chance that the first call moves a sentence later (order augmentation).
         preset: the zoom preset of the crops (qa or web).
+        crop_size: the crops' side instead of the preset's (smaller models, quick tests); None: the preset's.
         seed: of the order augmentation.
     """
 
@@ -61,7 +62,13 @@ class LinearizeConfig:
     max_calls: int = 4
     move_first_call: float = 0.2
     preset: str = "qa"
+    crop_size: int | None = None
     seed: int = 0
+
+    def zoom_preset(self) -> ZoomPreset:
+        """The preset of the crops, with `crop_size` when given."""
+        preset = PRESETS[self.preset]
+        return replace(preset, size=self.crop_size) if self.crop_size else preset
 
 
 def safe_name(tree_id: str) -> str:
@@ -167,7 +174,7 @@ def multi_turns(chain: Chain, frame: ChainFrame, cfg: LinearizeConfig, rng: rand
                 "content": f"<think>\n{text[start:end].strip()}\n</think>\n<tool_call>\n{call}\n</tool_call>",
             }
         )
-        crop = zoom(frame.image, (xy[0], xy[1]), frame.family, PRESETS[cfg.preset]).image
+        crop = zoom(frame.image, (xy[0], xy[1]), frame.family, cfg.zoom_preset()).image
         turns.append(Observation(CROP_TEXT, crop).as_message())
         crops.append(crop)
         start = end
@@ -207,6 +214,8 @@ def linearize(trees: Path, out: Path, cfg: LinearizeConfig) -> int:
     """
     if cfg.mode not in MODES:
         raise ValueError(f"--mode {cfg.mode!r}: expected one of {', '.join(MODES)}")
+    if cfg.preset not in PRESETS:
+        raise ValueError(f"preset={cfg.preset!r}: expected one of {', '.join(PRESETS)}")
     rows = complete_lines(trees)
     image_dir = out.with_name(out.stem + "-images")
     make = single_records if cfg.mode == "single" else lambda row, c: multi_records(row, c, image_dir)
