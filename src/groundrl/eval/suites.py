@@ -6,10 +6,16 @@ Layouts under the suite's root (docs/evaluation.md has the full table):
 - vstar: `test_questions.jsonl`; splits by category.
 - mig-bench: `*.json` arrays of {task, images, question, answer}; one split per file.
 - lisa-grounding: `{val,test}/*.json` ReasonSeg polygons beside their images.
+- sat: `SAT_{val,test}.parquet` (array/SAT) or `data/{val,test}-*.parquet` (array/SAT-v2), images embedded.
+- blink: `{Subtask}/val-*.parquet` (BLINK-Benchmark/BLINK), images embedded; one split per subtask.
+
+Parquet suites embed their images (Hugging Face `datasets` image structs); they are written once, as
+files, under `image_root` (default `root/_images`), since records name their images by path.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -136,12 +142,105 @@ def _lisa_records(folder: Path, images: Path, split: str) -> Iterator[Record]:
             )
 
 
+def _image_file(image: object, folder: Path, stem: str, where: tuple[Path, int, str]) -> str:
+    """An embedded image (`{"bytes", "path"}`, or bare bytes) as a file `folder/stem.EXT`, written once.
+
+    Raises:
+        InputError: naming the parquet file, the row and the column, when the value holds no image.
+    """
+    data = image.get("bytes") if isinstance(image, dict) else image
+    if not isinstance(data, bytes) or not data:
+        raise InputError(str(where[0]), where[1], where[2], "no embedded image bytes", "missing_image", index=True)
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        ext = (Image.open(io.BytesIO(data)).format or "png").lower()
+    except UnidentifiedImageError as e:
+        raise InputError(str(where[0]), where[1], where[2], "not an image", "bad_image", index=True) from e
+    path = folder / f"{stem}.{ext}"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        partial.write_bytes(data)
+        partial.replace(path)  # a crash never leaves half an image under the final name
+    return str(path)
+
+
+def _has_image(value: object) -> bool:
+    """A column value that holds an image (absent images are nulls, or structs of nulls)."""
+    return bool(value.get("bytes") if isinstance(value, dict) else value)
+
+
+def _parquet_rows(path: Path, required: tuple[str, ...]) -> list[dict]:
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(path).to_pylist()
+    for k, row in enumerate(rows):
+        for key in required:
+            if row.get(key) is None:
+                raise InputError(str(path), k, key, "missing", "missing_field", index=True)
+    return rows
+
+
+def sat(root: Path, image_root: Path | None) -> Iterator[Split]:
+    for split in ("val", "test"):
+        files = sorted(root.glob(f"SAT_{split}.parquet")) or sorted((root / "data").glob(f"{split}-*.parquet"))
+        records = [r for path in files for r in _sat_records(path, split, image_root or root / "_images")]
+        if records:
+            yield Split(split, records, ("question_type",))
+
+
+def _sat_records(path: Path, split: str, images: Path) -> Iterator[Record]:
+    column = "image_bytes" if "SAT_" in path.name else "images"
+    for k, row in enumerate(_parquet_rows(path, (column, "question", "answers", "correct_answer"))):
+        rid = f"{split}-{path.stem}-{k}"
+        files = [_image_file(im, images / "sat", f"{rid}-{j}", (path, k, column)) for j, im in enumerate(row[column])]
+        options = ", or ".join(row["answers"])  # SAT's own prompt (its paper, appendix A.3)
+        yield Record(
+            id=rid,
+            images=files,
+            task="qa",
+            question=f"{row['question']} Choose between the following options: {options}.",
+            answer=row["correct_answer"],
+            choices=list(row["answers"]),
+            source=f"sat/{split}",
+            meta={"question_type": row.get("question_type") or ""},
+        )
+
+
+def blink(root: Path, image_root: Path | None) -> Iterator[Split]:
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))):
+        files = sorted(folder.glob("val-*.parquet"))
+        records = [r for path in files for r in _blink_records(path, folder.name, image_root or root / "_images")]
+        if records:
+            yield Split(folder.name, records)
+
+
+def _blink_records(path: Path, subtask: str, images: Path) -> Iterator[Record]:
+    for k, row in enumerate(_parquet_rows(path, ("idx", "prompt", "choices", "answer", "image_1"))):
+        rid = str(row["idx"])
+        columns = [c for c in ("image_1", "image_2", "image_3", "image_4") if _has_image(row.get(c))]
+        files = [_image_file(row[c], images / "blink", f"{rid}-{c}", (path, k, c)) for c in columns]
+        yield Record(
+            id=rid,
+            images=files,
+            task="qa",
+            question=row["prompt"],  # the question, its lettered options and BLINK's instruction
+            answer=row["answer"],  # "(A)"
+            choices=list(row["choices"]),
+            source=f"blink/{subtask}",
+            meta={"sub_task": row.get("sub_task") or subtask},
+        )
+
+
 SUITES: dict[str, Callable[[Path, Path | None], Iterator[Split]]] = {
     "refcoco": refcoco,
     "screenspot": screenspot,
     "vstar": vstar,
     "mig-bench": mig_bench,
     "lisa-grounding": lisa_grounding,
+    "sat": sat,
+    "blink": blink,
 }
 
 
