@@ -15,13 +15,16 @@ from groundrl.errors import InputError
 
 def evaluate(
     args: Annotated[
-        list[str] | None, typer.Argument(help="key=value settings (docs/evaluation.md); 'scaling' first runs the grid.")
+        list[str] | None,
+        typer.Argument(help="key=value settings (docs/evaluation.md), e.g. tools=zoom; 'scaling' first runs the grid."),
     ] = None,
     config: Annotated[
         Path | None, typer.Option(help="YAML config (EvalConfig, or ScalingConfig for 'scaling').")
     ] = None,
     model: Annotated[str | None, typer.Option(help="Checkpoint folder, or served model name (engine=openai).")] = None,
-    suite: Annotated[str | None, typer.Option(help="refcoco, screenspot, vstar, mig-bench, lisa-grounding.")] = None,
+    suite: Annotated[
+        str | None, typer.Option(help="refcoco, screenspot, vstar, mig-bench, lisa-grounding, sat, blink.")
+    ] = None,
     root: Annotated[str | None, typer.Option(help="The suite's folder in its published layout.")] = None,
     data: Annotated[str | None, typer.Option(help="A file of records instead of a suite.")] = None,
     out: Annotated[Path | None, typer.Option(help="Run folder; rerunning the same run into it resumes.")] = None,

@@ -79,7 +79,7 @@ class EvalConfig:
         engine: transformers, vllm or openai.
         base_urls: OpenAI-compatible servers, e.g. http://127.0.0.1:8000/v1 (round-robin).
         api_key_env: environment variable holding the servers' API key.
-        suite: refcoco, screenspot, vstar, mig-bench, lisa-grounding; or None with `data`.
+        suite: refcoco, screenspot, vstar, mig-bench, lisa-grounding, sat, blink; or None with `data`.
         root: the suite's folder, in its published layout.
         data: a file of records instead of a suite; format: its format.
         image_root: where the images are, when not where the layout puts them.
