@@ -26,12 +26,12 @@ from groundrl.boxes import frame_for, smart_resize
 from groundrl.data.images import load_image
 from groundrl.data.pipeline import write_records
 from groundrl.data.records import Record
-from groundrl.models.families import FAMILIES, Family
+from groundrl.models.families import Family
 from groundrl.search.chains import Chain, tree_chains
 from groundrl.search.mcts import derive_seed
 from groundrl.search.prompts import FINAL_THINK, multiturn_system_prompt
 from groundrl.search.steps import POINT_RE, same_point
-from groundrl.search.store import complete_lines
+from groundrl.search.store import complete_lines, row_family
 from groundrl.search.tree import Node
 from groundrl.tools.zoom import CROP_TEXT, PRESETS, TOOL_NAME, Observation, ZoomPreset, zoom
 
@@ -137,7 +137,7 @@ def chain_frame(row: dict[str, Any], cfg: LinearizeConfig) -> ChainFrame:
     image = load_image(row["image"])
     width, height = image.size
     h, w = smart_resize(height, width, 28, cfg.min_pixels, cfg.max_pixels)
-    return ChainFrame(image.resize((w, h), Image.Resampling.BICUBIC), FAMILIES[row["family"]], width, height)
+    return ChainFrame(image.resize((w, h), Image.Resampling.BICUBIC), row_family(row), width, height)
 
 
 def _cuts(text: str, max_calls: int, move_first: bool) -> list[tuple[int, list[float]]]:

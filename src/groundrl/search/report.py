@@ -12,9 +12,8 @@ from typing import Any
 from PIL import ImageDraw
 
 from groundrl.data.images import ImageProblem, load_image
-from groundrl.models.families import FAMILIES
 from groundrl.search.chains import tree_chains
-from groundrl.search.store import complete_lines
+from groundrl.search.store import complete_lines, row_family
 from groundrl.search.tree import Node
 
 WIDTH = 480
@@ -41,7 +40,7 @@ def _image(row: dict[str, Any], root: Node) -> str:
     scale = min(1.0, WIDTH / width)
     image = image.resize((max(1, round(width * scale)), max(1, round(height * scale))))
     draw = ImageDraw.Draw(image)
-    frame = FAMILIES[row["family"]].frame(width, height)
+    frame = row_family(row).frame(width, height)
     for box in row.get("boxes") or []:
         draw.rectangle([v * scale for v in box], outline=GREEN, width=2)
     for node in _all_nodes(root):

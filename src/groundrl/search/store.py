@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
+from groundrl.models.families import FAMILIES, Family
 from groundrl.search.scheduler import Failure, Finished
 from groundrl.search.tree import count_nodes
 
@@ -47,13 +49,15 @@ def append_line(f: IO[str], row: dict[str, Any]) -> None:
 
 def tree_row(done: Finished, record_fields: dict[str, Any]) -> dict[str, Any]:
     """One tree's line: ViGoRL's fields (question, image, answer, system prompt, seconds, id, the nested
-    tree) plus what linearising needs without the records (task, target, family, image size)."""
+    tree) plus what linearising needs without the records (task, target, the family with the pixel bounds
+    of the model's processor, image size)."""
     p = done.problem
     return {
         "id": p.id,
         "question": p.question,
         **record_fields,
         "family": p.family.name,
+        "family_pixels": [p.family.min_pixels, p.family.max_pixels],
         "judge": p.target.judge,
         "system_prompt": p.system,
         "seed": p.seed,
@@ -62,6 +66,13 @@ def tree_row(done: Finished, record_fields: dict[str, Any]) -> dict[str, Any]:
         "nodes": count_nodes(done.root) - 1,
         "tree": done.root.to_dict(),
     }
+
+
+def row_family(row: dict[str, Any]) -> Family:
+    """The family of a tree line, with the pixel bounds its search used (the processor's)."""
+    family = FAMILIES[row["family"]]
+    low, high = row.get("family_pixels") or (family.min_pixels, family.max_pixels)
+    return replace(family, min_pixels=low, max_pixels=high)
 
 
 def error_row(failure: Failure) -> dict[str, Any]:
