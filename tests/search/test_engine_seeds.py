@@ -44,3 +44,28 @@ def test_the_row_sampler_draws_from_the_tempered_nucleus():
     assert set(nucleus.tolist()) == {0, 1}  # 0.5 + 0.3 >= 0.7: the tail is cut
     out = RowSampler([1], 0.5, 1.0)(None, scores[:1])
     assert torch.isfinite(out).sum() == 1 and out.max() == 0.0
+
+
+def test_the_openai_engine_sends_each_prompt_its_own_seed():
+    import asyncio
+    from types import SimpleNamespace
+
+    from groundrl.engines.openai_engine import OpenAIEngine
+
+    sent = []
+
+    async def create(**kwargs):
+        sent.append(kwargs["seed"])
+        choice = SimpleNamespace(message=SimpleNamespace(content="ok"))
+        return SimpleNamespace(choices=[choice], usage=None)
+
+    client = SimpleNamespace(chat=SimpleNamespace(completions=SimpleNamespace(create=create)))
+    engine = OpenAIEngine("m", ["http://127.0.0.1:1/v1"])
+    sampling = Sampling(temperature=1.0, seed=5)
+
+    async def both():
+        gate = asyncio.Semaphore(2)
+        return [await engine._one(client, prompt(i, s), sampling, gate) for i, s in enumerate((11, None))]
+
+    asyncio.run(both())
+    assert sent == [11, 5]
