@@ -187,6 +187,9 @@ def multi_turns(chain: Chain, frame: ChainFrame, cfg: LinearizeConfig, rng: rand
 def multi_records(row: dict[str, Any], cfg: LinearizeConfig, image_dir: Path) -> Iterator[Record]:
     """One record per multi-turn chain of a tree line; the resized image and the crops are written to
     `image_dir/<tree>/` under names no other tree or chain shares."""
+    chains = tree_chains(Node.from_dict(row["tree"]), cfg.cap)
+    if not chains:
+        return
     frame = chain_frame(row, cfg)
     folder = image_dir / safe_name(str(row["id"]))
     folder.mkdir(parents=True, exist_ok=True)
@@ -194,7 +197,7 @@ def multi_records(row: dict[str, Any], cfg: LinearizeConfig, image_dir: Path) ->
     frame.image.save(full)
     w, h = frame.image.size
     system = multiturn_system_prompt(frame.family, w, h)
-    for k, chain in enumerate(tree_chains(Node.from_dict(row["tree"]), cfg.cap)):
+    for k, chain in enumerate(chains):
         rng = random.Random(derive_seed(cfg.seed, str(row["id"]), k))
         turns, crops = multi_turns(chain, frame, cfg, rng)
         paths = [str(full)]
