@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 from openai import OpenAI
-from transformers import AutoTokenizer
 
 from groundrl.data.images import load_image
 from groundrl.engines.base import image_data_url
@@ -28,10 +27,10 @@ from helpers import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 VLLM_PYTHON = ROOT / ".venv-vllm" / "bin" / "python"
-FAMILY = "qwen2.5-vl"
+FAMILY = "qwen2.5-vl"  # of the server tests
+FAMILIES = ["qwen2-vl", "qwen2.5-vl", "qwen3-vl"]
 SERVED = "tiny-vllm"
 MAX_NEW_TOKENS = 16
-GREEDY_PREFIX_TOKENS = 4  # of MAX_NEW_TOKENS; where and why they part: test_greedy_vllm_matches_transformers
 SERVER_READY_S = 600  # a first start compiles (53-107 s measured); a loaded CI machine may take longer
 
 pytestmark = [
@@ -136,8 +135,19 @@ def outputs_by_id(run: Path) -> dict[str, list[str]]:
     return {r["id"]: r["outputs"] for r in read_predictions(run / "predictions.jsonl")}
 
 
-def test_eval_engine_vllm_scores_and_resumes(tiny, data, tmp_path):
-    run = tmp_path / "run"
+@pytest.mark.parametrize("family", FAMILIES)
+def test_eval_engine_vllm_per_family(family, data, tmp_path):
+    """For each family's tiny checkpoint: `groundrl eval engine=vllm` writes predictions that parse and
+    metrics, a second run with a larger limit resumes the first, and greedy answers equal the transformers
+    engine's on every record.
+
+    Equal because the vLLM engine runs a CPU checkpoint in its saved float32, as the transformers engine does
+    (`vllm_engine.saved_dtype`). vLLM's own default there, bfloat16, parts from transformers after 9 of 16
+    tokens on some records, at near-ties of a random-initialised model's logits: a margin of at most 0.0025
+    against a spread of 0.22 (benchmarks/engine_parity.py, BENCHMARKS.md). vLLM's detokenizer leaves out a
+    trailing run of incomplete UTF-8 bytes that transformers decodes as U+FFFD, so those are not compared."""
+    tiny = make_tiny(family, tmp_path / family)
+    run = tmp_path / "vllm"
     vllm_eval(tiny, data, run, "limit=3")
     first = read_predictions(run / "predictions.jsonl")
     assert len(first) == 3
@@ -150,30 +160,12 @@ def test_eval_engine_vllm_scores_and_resumes(tiny, data, tmp_path):
     assert metrics["overall"]["n"] == 6
     assert 0.0 <= metrics["overall"]["acc@0.5"] <= 1.0
 
-
-def test_greedy_vllm_matches_transformers(tiny, data, tmp_path):
-    """The same checkpoint, greedy: vLLM and the transformers engine agree on the first tokens (re-encoded
-    from the answers' text). Measured on CPU: at least 10 of 16 on every record. They need not agree to the
-    end: vLLM's CPU build downcasts the float32 checkpoint to bfloat16 (its dtype=auto), so near-ties of a
-    random-initialised model's logits can break the other way; and vLLM's detokenizer leaves out a trailing
-    run of incomplete UTF-8 bytes that transformers decodes as U+FFFD."""
-    vllm_eval(tiny, data, tmp_path / "vllm")
     run_cli("eval", "--model", str(tiny), "--data", str(data), "--out", str(tmp_path / "hf"),
             f"max_new_tokens={MAX_NEW_TOKENS}", check=True)  # fmt: skip
-    got, want = outputs_by_id(tmp_path / "vllm"), outputs_by_id(tmp_path / "hf")
+    got, want = outputs_by_id(run), outputs_by_id(tmp_path / "hf")
     assert got.keys() == want.keys()
-    tokenizer = AutoTokenizer.from_pretrained(tiny)
-    agree = [common_prefix(tokenizer.encode(got[k][0]), tokenizer.encode(want[k][0])) for k in sorted(got)]
-    assert min(agree) >= GREEDY_PREFIX_TOKENS, agree
-
-
-def common_prefix(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
+    differ = {k: (got[k][0], want[k][0]) for k in got if got[k][0].rstrip("\ufffd") != want[k][0].rstrip("\ufffd")}
+    assert not differ, differ
 
 
 def test_eval_openai_engine_against_vllm_server(vllm_server, data, tmp_path):
