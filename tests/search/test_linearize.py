@@ -192,3 +192,11 @@ def test_search_then_linearize_then_sft_trains_on_the_chains(tiny_models, tmp_pa
     logged = [json.loads(x) for x in (tmp_path / "sft" / "metrics.jsonl").read_text().splitlines()]
     losses = [row["loss"] for row in logged if "loss" in row]
     assert len(losses) == 1 and 0 < losses[0] < 100  # one step on the chains, a finite loss
+
+
+def test_bad_linearize_settings_are_one_line_errors(tmp_path):
+    trees = write_jsonl(tmp_path / "trees.jsonl", [tree_line(tmp_path, "t1", small_tree())])
+    bad = run_cli("linearize", str(trees), "--mode", "double", "--out", str(tmp_path / "x.jsonl"))
+    assert bad.returncode == 2 and "--mode 'double': expected one of single, multi" in bad.stderr
+    bad = run_cli("linearize", str(trees), "--out", str(tmp_path / "x.jsonl"), "caps=3")
+    assert bad.returncode == 2 and "cap" in bad.stderr and not (tmp_path / "x.jsonl").exists()
