@@ -264,3 +264,42 @@ def test_eval_cli_with_tools_zoom(tiny_models, tmp_path, suite, folder, preset):
     assert rows and all(len(r["trajectories"]) == 1 and r["trajectories"][0]["turns"] for r in rows)
     assert json.loads((out / "config.json").read_text())["zoom_preset"] == preset
     assert json.loads((out / "metrics.json").read_text())["overall"]["n"] == len(rows)
+
+
+@pytest.mark.slow
+def test_the_openai_engine_runs_the_loop_against_groundrl_serve(tiny_models, tmp_path):
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from groundrl.engines.openai_engine import OpenAIEngine
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    model = str(tiny_models["qwen2.5-vl"])
+    serve = [sys.executable, "-m", "groundrl", "serve", "--model", model, "--port", str(port), "--served-name", "tiny"]
+    proc = subprocess.Popen(serve, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(1200):
+            try:
+                urllib.request.urlopen(url + "/v1/models", timeout=1)
+                break
+            except OSError:
+                assert proc.poll() is None, proc.stderr.read().decode()
+                time.sleep(0.1)
+        engine = CallsFirst(OpenAIEngine("tiny", [f"{url}/v1"]), calls=2)
+        cfg = EvalConfig(model="tiny", engine="openai", family="qwen2.5-vl", suite="vstar", root=str(FIX / "vstar"))
+        run_eval(
+            dataclasses.replace(cfg, tools="zoom", max_tool_calls=2, max_new_tokens=4), tmp_path / "run", engine=engine
+        )
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    rows = read_predictions(tmp_path / "run" / "predictions.jsonl")
+    assert engine.images_per_round == [[1, 1], [2, 2], [3, 3]]  # the crops travel as data URLs
+    assert all(len(r["trajectories"][0]["looks"]) == 2 and r["trajectories"][0]["forced"] for r in rows)
+    assert all(r["num_tokens"][0] > 0 for r in rows)
