@@ -111,6 +111,16 @@ def test_chains_validate_and_their_tool_points_land_on_the_target(tmp_path, fami
         )
 
 
+def test_region_qa_writes_chains_too(tmp_path):
+    family = FAMILIES["qwen3-vl"]
+    generate("region_qa", 3, tmp_path, chains=ChainOptions(family))
+    records = read_records(tmp_path / "records.jsonl")
+    for chain, record in zip(read_records(tmp_path / "chains.jsonl"), records, strict=True):
+        point = parse_tool_call(chain.messages[2]["content"]).point
+        assert point_in_box(family.frame(record.width, record.height).to_original(list(point)), record.boxes[0])
+        assert Image.open(tmp_path / chain.images[1]).size == (672, 672)  # the qa preset's crop
+
+
 def test_tool_point_refuses_a_target_under_one_unit_of_the_frame():
     family = dataclasses.replace(FAMILIES["qwen2.5-vl"], min_pixels=56 * 56, max_pixels=56 * 56)
     assert tool_point([500, 500, 540, 540], 1000, 1000, family) == (29, 29)  # 1 unit = 17.9 px
