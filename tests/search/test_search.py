@@ -67,17 +67,18 @@ def test_trees_are_the_same_for_any_number_in_flight_and_stay_within_the_budget(
         assert row["nodes"] <= 3 * 8 and len(rollouts) <= 2 * row["nodes"]
         # per simulation: 3 expansion calls, then up to 5 steps of each of up to 6 rollouts
         assert row["calls"] <= 8 * (3 + 3 * 2 * 5)
-        assert root.visits == sum(c.visits for c in root.children) + _terminal_rejudged(root)
+        # every backup passes through one child of the root; a node's own evaluation is its first visit
+        assert root.visits == sum(c.visits for c in root.children) > 0
+        inner = [n for n in _nodes(root)[1:] if not n.terminal]
+        assert all(n.visits == 1 + sum(c.visits for c in n.children) for n in inner)
+        assert all(0.0 <= n.value <= 1.0 for n in _nodes(root))
+        leaves = [n for n in inner if not n.children]  # valued by their rollouts alone
+        assert all(n.value == pytest.approx(sum(r.reward for r in n.rollouts) / 2) for n in leaves)
         assert 3 <= int(row["system_prompt"].split("at least ")[1].split()[0]) <= 7
 
 
 def _nodes(node: Node) -> list[Node]:
     return [node] + [n for c in node.children for n in _nodes(c)]
-
-
-def _terminal_rejudged(root: Node) -> int:
-    """Root visits that came from re-selecting a terminal node (backed up along the path, not via a new child)."""
-    return root.visits - sum(c.visits for c in root.children)
 
 
 def test_a_seed_changes_the_trees_and_a_rerun_with_another_one_is_refused(records, tmp_path):
