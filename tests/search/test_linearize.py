@@ -200,3 +200,15 @@ def test_bad_linearize_settings_are_one_line_errors(tmp_path):
     assert bad.returncode == 2 and "--mode 'double': expected one of single, multi" in bad.stderr
     bad = run_cli("linearize", str(trees), "--out", str(tmp_path / "x.jsonl"), "caps=3")
     assert bad.returncode == 2 and "cap" in bad.stderr and not (tmp_path / "x.jsonl").exists()
+
+
+def test_points_move_through_the_frame_of_the_processor_the_search_used(tmp_path):
+    child = Node("Centre (28, 28).", (0,), rollouts=[rollout(["<answer> red </answer>"], "red", 1.0)])
+    for pixels, expected in ((None, "(56, 56)"), ([3136, 4704], "(28, 28)")):
+        # default bounds: the model saw 112 x 84 as is; at most 4704 px it saw 56 x 56, and sees the
+        # 224 x 168 chain image as 56 x 56 too: the centre stays (28, 28)
+        row = tree_line(tmp_path, "t", Node(children=[child]), family_pixels=pixels)
+        trees = write_jsonl(tmp_path / "trees.jsonl", [row])
+        out = tmp_path / "multi.jsonl"
+        linearize(trees, out, LinearizeConfig(mode="multi", move_first_call=0.0, **SMALL_FRAME))
+        assert f"Centre {expected}." in json.loads(out.read_text())["messages"][2]["content"]
