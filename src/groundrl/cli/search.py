@@ -42,13 +42,12 @@ def search(
         console.print(f"report: {out}/report.html ({n} trees)", soft_wrap=True)
         return
     from groundrl.search.config import SearchConfig
-    from groundrl.search.run import run_search
+    from groundrl.search.run import check_config, run_search
 
     given = [f"{k}={v}" for k, v in {"model": model, "data": data}.items() if v is not None]
     try:
         cfg = load_config(SearchConfig, config, given + list(overrides or []))
-        if not cfg.model:
-            fail("--model is required")
+        check_config(cfg)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=console) as bar:
             task = bar.add_task("searching", total=None)

@@ -101,6 +101,17 @@ def _problems(records: list[Record], family: Family, cfg: SearchConfig) -> Itera
             yield Failure(str(record.id), "bad_record", str(e))
 
 
+def check_config(cfg: SearchConfig) -> None:
+    """Raises ValueError naming the first setting that cannot work (before anything loads)."""
+    if not cfg.model:
+        raise ValueError("--model is required")
+    if not cfg.data:
+        raise ValueError("--data: a file of records to search is required")
+    if cfg.trees_in_flight < 1:
+        raise ValueError(f"trees_in_flight={cfg.trees_in_flight}: must be at least 1")
+    cfg.mcts.check()
+
+
 def run_search(
     cfg: SearchConfig,
     out: Path,
@@ -118,9 +129,7 @@ def run_search(
     Raises:
         ValueError: a knob out of range, or `out` holds another run.
     """
-    cfg.mcts.check()
-    if not cfg.data:
-        raise ValueError("data: a file of records to search is required")
+    check_config(cfg)
     records = list(read_sources(split_sources(cfg.data, cfg.format, cfg.image_root)))
     records = records[: cfg.limit] if cfg.limit else records
     family = resolve_family(cfg)
