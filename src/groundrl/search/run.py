@@ -79,16 +79,10 @@ def make_problem(record: Record, family: Family, cfg: SearchConfig) -> Problem:
 
 
 def record_fields(record: Record) -> dict[str, Any]:
-    """The record's part of a tree line."""
+    """The record's part of a tree line: its image (absolute path), task and ground truth."""
     image = str(Path(record.images[record.image_index]).resolve())
     fields = {"image": image, "task": record.task, "answer": record.answer, "boxes": record.boxes}
-    return fields | {"choices": record.choices, "image_size": list(load_image_size(record))}
-
-
-def load_image_size(record: Record) -> tuple[int, int]:
-    if record.image_sizes:
-        return tuple(record.image_sizes[record.image_index])
-    return load_image(record.images[record.image_index]).size
+    return fields | {"choices": record.choices}
 
 
 def _problems(records: list[Record], family: Family, cfg: SearchConfig) -> Iterator[Problem | Failure]:

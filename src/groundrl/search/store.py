@@ -56,6 +56,7 @@ def tree_row(done: Finished, record_fields: dict[str, Any]) -> dict[str, Any]:
         "id": p.id,
         "question": p.question,
         **record_fields,
+        "image_size": [p.target.width, p.target.height],
         "family": p.family.name,
         "family_pixels": [p.family.min_pixels, p.family.max_pixels],
         "judge": p.target.judge,
