@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from groundrl.search.config import MCTSConfig, SearchConfig
+from groundrl.search.report import chosen_path
 from groundrl.search.run import run_search
 from groundrl.search.tree import Node
 from groundrl.synth import SynthOptions, generate
@@ -128,6 +129,7 @@ sys.path.insert(0, {tests!r})
 from pathlib import Path
 from search.fake_engine import FakeEngine
 from groundrl.search.config import SearchConfig
+from groundrl.search.report import chosen_path
 from groundrl.search.run import run_search
 cfg = SearchConfig(model="fake", family="qwen2.5-vl", data={data!r}, trees_in_flight=2)
 run_search(cfg, Path({out!r}), engine=FakeEngine(delay_s={delay}))
@@ -167,5 +169,7 @@ def test_the_command_line_searches_resumes_and_reports(records, tiny_models, tmp
     assert "report.html (2 trees)" in report.stdout
     page = (out / "report.html").read_text()
     assert page.count("<section>") == 2 and page.count("data:image/png;base64") == 2 and "Q=" in page
+    chosen = sum(len(chosen_path(Node.from_dict(r["tree"]))) for r in found.values())
+    assert page.count("<b>") == chosen and all(f"N={r['tree']['visits']}" in page for r in found.values())
     bad = run_cli("search", "--out", str(out), "--model", "m", "--data", str(records), "mcts.width=0")
     assert bad.returncode == 2 and "mcts.width=0: must be at least 1" in bad.stderr

@@ -52,7 +52,15 @@ def _image(row: dict[str, Any], root: Node) -> str:
     return f'<img src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
 
 
-def _node_html(node: Node) -> str:
+def chosen_path(root: Node) -> list[Node]:
+    """The path MCTS settles on: from the root, the most visited child (then the best valued) each time."""
+    path = [root]
+    while path[-1].children:
+        path.append(max(path[-1].children, key=lambda c: (c.visits, c.value)))
+    return path
+
+
+def _node_html(node: Node, chosen: set[int]) -> str:
     r, g, b = _colour(node.value)
     label = f"Q={node.value:.2f} N={node.visits}"
     if node.terminal:
@@ -60,7 +68,8 @@ def _node_html(node: Node) -> str:
     rollouts = ", ".join(f"{r.reward:.0f}" for r in node.rollouts)
     label += f" rollouts=[{rollouts}]" if rollouts else ""
     text = html.escape(node.text or "(root)")
-    children = "".join(_node_html(c) for c in node.children)
+    text = f"<b>{text}</b>" if id(node) in chosen else text
+    children = "".join(_node_html(c, chosen) for c in node.children)
     inner = f"<ul>{children}</ul>" if children else ""
     return f'<li><span style="color:rgb({r},{g},{b})">{html.escape(label)}</span> {text}{inner}</li>'
 
@@ -74,7 +83,8 @@ def _tree_html(row: dict[str, Any]) -> str:
         f"<section><h2>{html.escape(str(row['id']))}</h2>"
         f"<p>{html.escape(row['question'])}<br>target: {html.escape(str(target))}; "
         f"{row['nodes']} nodes, {row['calls']} calls, {row['seconds']} s</p>"
-        f"{_image(row, root)}<ul>{_node_html(root)}</ul>"
+        f"{_image(row, root)}<p>the chosen path (most visits) in bold</p>"
+        f"<ul>{_node_html(root, {id(n) for n in chosen_path(root)})}</ul>"
         f"<h3>chains ({len(chains)}, first {min(len(chains), CHAINS_SHOWN)})</h3>{shown}</section>"
     )
 
