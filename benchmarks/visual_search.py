@@ -1,7 +1,7 @@
 """Benchmark: on the visual-search task, does an oracle zoom (a crop at the true target) lift a tiny model's
 held-out accuracy over the full image alone? CPU, minutes.
 
-    python benchmarks/visual_search.py [--out runs/bench-visual-search] [--steps 300] [--n-eval 256] [--eval-only]
+    python benchmarks/visual_search.py [--out runs/bench-visual-search] [--steps 400] [--n-eval 256] [--eval-only]
 
 A tiny Qwen3-VL (the demo's shape) whose processor budget shrinks every image to about `--budget` pixels a
 side is fine-tuned (SFT) on a mix of records with the full image only (`records.jsonl`) and the same
@@ -155,12 +155,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/bench-visual-search"))
     parser.add_argument("--n-train", type=int, default=4000)
     parser.add_argument("--n-eval", type=int, default=256)
-    parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--side", type=int, default=1024, help="image side (min and max)")
     parser.add_argument("--budget", type=int, default=128, help="the processor's budget: this side squared")
-    parser.add_argument("--half", type=int, default=2, help="crop window half side, in seen pixels")
+    parser.add_argument("--half", type=int, default=1, help="crop window half side, in seen pixels")
     parser.add_argument("--crop", type=int, default=64, help="crop side in pixels")
     parser.add_argument("--ask", default="colour", help="letter or colour questions")
     parser.add_argument("--letters", default="HKLMNPRTVXYZ", help="the letters shapes carry")
