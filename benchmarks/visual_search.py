@@ -6,13 +6,16 @@ held-out accuracy over the full image alone? CPU, minutes.
 A tiny Qwen3-VL (the demo's shape) whose processor budget shrinks every image to about `--budget` pixels a
 side is fine-tuned (SFT) on a mix of records with the full image only (`records.jsonl`) and the same
 records with the oracle crop appended (the crop of the task's zoom chain, cut by the zoom tool at the target;
-the answer alone is learned, so that the untrainable part of a chain, where to look, does not drown it). Then
-the same held-out questions are asked three ways: the full image only; with the oracle crop; and with the crop
-cut from the image as the model saw it (resized to its budget) instead of the original, which is all a crop
-holds when a tool cuts from the resized image: the location without the detail. Accuracies come with Wilson 95% intervals, and the zoom's gain over the full image with a paired
-normal-approximation interval. `--ask colour` asks "what colour is the shape marked K?": the letters that say
-which shape is meant are gone after the resize (measured: `legibility`) and every option's colour is on some
-shape. `--ask letter` asks for the letter itself, which only the full-resolution crop shows.
+the answer alone is learned, so that the untrainable part of a chain, where to look, does not drown it).
+Then the same held-out questions are asked three ways: the full image only; with the oracle crop; and with
+the crop cut from the image as the model saw it (resized to its budget) instead of the original, which is
+all a crop holds when a tool cuts from the resized image: the location without the detail. Accuracies come
+with Wilson 95% intervals, and the crops' gain over the full image with a paired normal-approximation
+interval.
+
+`--ask colour` asks "what colour is the shape marked K?": the letters that say which shape is meant are gone
+after the resize (measured: `legibility`) and every option's colour is on some shape. `--ask letter` asks
+for the letter itself, which only the full-resolution crop shows.
 """
 
 from __future__ import annotations
