@@ -8,8 +8,9 @@ really generates `--think` tokens (sampled, special tokens suppressed), then a f
 zoom call for the first `--calls` turns of a multi-turn rollout, else the answer. A single-turn rollout is one
 such turn; a multi-turn one is `--calls` + 1 turns with a crop (`--size` px, the qa preset's 672 by default)
 after each call. So the ratio counts what multi-turn adds: the extra generation rounds, the tool, the crops'
-image tokens in the prompt of each round and in the loss pass. Steps are timed between TRL's step
-callbacks; the first two are warm-up; a run's figure is the median of the rest; repeats alternate the order.
+image tokens in the prompt of each round and in the loss pass. Steps are timed (wall and process CPU
+seconds, the latter steadier on a shared machine) between TRL's step callbacks; the first two are warm-up;
+a run's figure is the median of the rest; repeats alternate the order.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import copy
 import platform
 import statistics
 import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -32,6 +34,23 @@ from grpo_overhead import WARMUP, StepTimer  # benchmarks/: run as a script, so 
 
 CALL = '\n<tool_call>\n{"name": "search_coordinate", "arguments": {"coordinate": [50, 50]}}\n</tool_call><|im_end|>'
 ANSWER = "<answer>[10, 10, 60, 60]</answer><|im_end|>"
+
+
+class CpuStepTimer(StepTimer):
+    """Also the process's CPU seconds per step: steadier than wall time on a shared machine."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cpu: list[float] = []
+        self._cpu_started = 0.0
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self._cpu_started = time.process_time()
+        super().on_step_begin(args, state, control, **kwargs)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        super().on_step_end(args, state, control, **kwargs)
+        self.cpu.append(time.process_time() - self._cpu_started)
 
 
 class ThinkThenScript:
@@ -57,7 +76,7 @@ class ThinkThenScript:
         return torch.cat([out, tail], dim=1)
 
 
-def run(model_dir: Path, data: Path, out: Path, args: argparse.Namespace, tools: str) -> StepTimer:
+def run(model_dir: Path, data: Path, out: Path, args: argparse.Namespace, tools: str) -> CpuStepTimer:
     cfg = grpo.GRPORunConfig(
         model=str(model_dir),
         data=str(data),
@@ -74,7 +93,7 @@ def run(model_dir: Path, data: Path, out: Path, args: argparse.Namespace, tools:
             "seed": 0,
         },
     )
-    timer = StepTimer()
+    timer = CpuStepTimer()
     trainer = grpo.build_trainer(cfg, callbacks=[timer])
     calls = args.calls if tools == "zoom" else 0
     trainer.model.generate = ThinkThenScript(trainer.model, trainer.processing_class.tokenizer, args.think, calls)
@@ -91,6 +110,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=672, help="crop side in pixels")
     args = parser.parse_args()
     figures: dict[str, list[float]] = {"none": [], "zoom": []}
+    cpu: dict[str, list[float]] = {"none": [], "zoom": []}
     lengths: dict[str, list[float]] = {"none": [], "zoom": []}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -100,17 +120,21 @@ def main() -> None:
             for tools in ("none", "zoom") if repeat % 2 == 0 else ("zoom", "none"):
                 timer = run(model_dir, data, root / f"{tools}-{repeat}", args, tools)
                 figures[tools].append(statistics.median(timer.seconds[WARMUP:]))
+                cpu[tools].append(statistics.median(timer.cpu[WARMUP:]))
                 lengths[tools].append(statistics.mean(timer.lengths))
-                print(f"repeat {repeat} tools={tools}: {figures[tools][-1] * 1000:.0f} ms/step", flush=True)
+                wall_ms, cpu_ms = figures[tools][-1] * 1000, cpu[tools][-1] * 1000
+                print(f"repeat {repeat} tools={tools}: {wall_ms:.0f} ms/step, {cpu_ms:.0f} CPU ms/step", flush=True)
     single, multi = (statistics.median(figures[t]) * 1000 for t in ("none", "zoom"))
+    single_cpu, multi_cpu = (statistics.median(cpu[t]) * 1000 for t in ("none", "zoom"))
     print(f"\nmachine: {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
     print(f"8 rollouts per step (2 prompts x 4), {args.think} sampled tokens per turn, {args.calls} call(s) per")
     print(f"multi-turn rollout, {args.size} px crops; {args.steps} steps, median of {args.repeats} repeats\n")
-    print("| GRPO | model tokens per rollout | ms per step |\n| --- | ---: | ---: |")
-    print(f"| single-turn (tools: none) | {statistics.mean(lengths['none']):.0f} | {single:.0f} |")
-    print(f"| multi-turn (tools: zoom) | {statistics.mean(lengths['zoom']):.0f} | {multi:.0f} |")
-    pairs = [m / s for m, s in zip(figures["zoom"], figures["none"], strict=True)]
-    print(f"\nratio multi / single: {multi / single:.2f} (within each repeat: {', '.join(f'{r:.2f}' for r in pairs)})")
+    print("| GRPO | model tokens per rollout | ms per step | CPU ms per step |\n| --- | ---: | ---: | ---: |")
+    print(f"| single-turn (tools: none) | {statistics.mean(lengths['none']):.0f} | {single:.0f} | {single_cpu:.0f} |")
+    print(f"| multi-turn (tools: zoom) | {statistics.mean(lengths['zoom']):.0f} | {multi:.0f} | {multi_cpu:.0f} |")
+    for name, (m, s, per) in {"wall": (multi, single, figures), "CPU": (multi_cpu, single_cpu, cpu)}.items():
+        pairs = ", ".join(f"{a / b:.2f}" for a, b in zip(per["zoom"], per["none"], strict=True))
+        print(f"ratio multi / single, {name}: {m / s:.2f} (within each repeat: {pairs})")
 
 
 if __name__ == "__main__":
