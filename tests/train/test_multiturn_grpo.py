@@ -83,7 +83,7 @@ class ScriptedPolicy:
     the rewards differ within the group."""
 
     def __init__(self, tokenizer_dir: Path) -> None:
-        self.tokenizer_dir = tokenizer_dir
+        self.tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
         self.started = 0
 
     def reply(self, seen: str) -> str:
@@ -96,7 +96,7 @@ class ScriptedPolicy:
         return ANSWER.format(k=10 + calls[0])
 
     def generate(self, input_ids, **kwargs):
-        tokenizer = AutoTokenizer.from_pretrained(self.tokenizer_dir)
+        tokenizer = self.tokenizer
         rows = [tokenizer(self.reply(tokenizer.decode(ids)), add_special_tokens=False).input_ids for ids in input_ids]
         width = max(len(r) for r in rows)
         padded = [r + [tokenizer.pad_token_id] * (width - len(r)) for r in rows]  # after <|im_end|>: cut by TRL
