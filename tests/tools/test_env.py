@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 
@@ -38,6 +39,22 @@ def test_every_prompt_image_counts_and_the_target_image_is_zoomed():
     parts = env.search_coordinate([500, 500])
     assert parts[1]["image"].getpixel((5, 5)) == (0, 0, 255)  # the blue one
     assert parts[-1] == {"type": "text", "text": ANSWER_NOW}  # 2 prompt images + 1 crop: the limit
+
+
+def test_the_crop_is_cut_from_the_original_file_when_the_row_names_it(tmp_path):
+    """A 4 px red mark that the model's downscale (2000 -> 480 px here) blurs away is in the crop of the file."""
+    original = Image.new("RGB", (2000, 2000), "white")
+    original.paste((255, 0, 0), (998, 998, 1002, 1002))
+    original.save(tmp_path / "big.png")
+    family = dataclasses.replace(FAMILIES["qwen3-vl"], max_pixels=500 * 500)  # the processor's pixel budget
+    seen = original.resize(family.input_size(2000, 2000), Image.Resampling.BICUBIC)  # the row's image
+    crops = []
+    for row in ({"images": [seen]}, {"images": [seen], "image_paths": [str(tmp_path / "big.png")]}):
+        env = ZoomEnvironment(family, ZoomPreset(8, 64))
+        env.reset(**row)
+        crops.append(env.search_coordinate([500, 500])[1]["image"])  # norm1000: the centre
+    least_green = [min(c.getpixel((x, y))[1] for x in range(64) for y in range(64)) for c in crops]
+    assert least_green[1] == 0 and least_green[0] > 100  # pure red in the file's crop; pale in the seen one
 
 
 def test_options_build_the_factory_trl_calls_once_per_rollout():

@@ -14,6 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from PIL import Image
+
+from groundrl.data.images import load_image
 from groundrl.models.families import Family
 from groundrl.tools.zoom import PRESETS, ZoomLimits, ZoomPreset, ZoomSession, coordinate_call
 
@@ -55,10 +58,12 @@ class ZoomOptions:
 
 
 class ZoomEnvironment:
-    """One rollout's zoom tool over the row's image.
+    """One rollout's zoom tool over the row's target image.
 
-    The crops are cut from the row's image, the image as the model saw it (GRPO rows hold images resized to
-    the model's input size), as ViGoRL cuts them.
+    The window is measured in pixels of the image as the model saw it (ViGoRL's); the crop is cut from the
+    original file when the row names it (`image_paths`, as GroundRL's GRPO rows do), so that a crop shows
+    the detail the model's own downscale lost, as multi-turn evaluation's crops do; else from the row's image.
+    The original is decoded on the first call only.
 
     >>> from PIL import Image
     >>> from groundrl.models.families import FAMILIES
@@ -73,13 +78,18 @@ class ZoomEnvironment:
         self.preset = preset
         self.limits = limits or ZoomLimits()
         self.session: ZoomSession | None = None
+        self._target: str | Image.Image | None = None
+        self._images_used = 0
 
     def reset(self, **row: Any) -> None:
         """Start a rollout on the row's target image (`image_index`, default the first); every image of the
         prompt counts towards the image limit."""
         images = row.get("images") or []
-        target = images[row.get("image_index") or 0]
-        self.session = ZoomSession(target, self.family, self.preset, self.limits, images_used=len(images))
+        paths = row.get("image_paths") or []
+        index = row.get("image_index") or 0
+        self._target = paths[index] if index < len(paths) else images[index]
+        self._images_used = len(images)
+        self.session = None
 
     def search_coordinate(self, coordinate: list[float]) -> list[dict]:
         """Crop the image around a point and show the crop at a higher resolution.
@@ -87,6 +97,9 @@ class ZoomEnvironment:
         Args:
             coordinate: [x, y], the point to look at, in the coordinates of the full image.
         """
-        if self.session is None:
+        if self._target is None:
             raise RuntimeError("ZoomEnvironment.search_coordinate before reset")
+        if self.session is None:
+            image = load_image(self._target) if isinstance(self._target, str) else self._target
+            self.session = ZoomSession(image, self.family, self.preset, self.limits, images_used=self._images_used)
         return self.session.answer(coordinate_call(coordinate)).as_parts()

@@ -203,7 +203,8 @@ class RowBuilder:
         record.image_sizes = record.image_sizes or [list(image_size(p)) for p in record.images]
         images = [model_image(p, self.family) for p in record.images[: count_images(messages)]]
         if self.kind == "grpo":
-            return {"prompt": messages, "images": images} | reward_columns(record, self.family)
+            paths = [str(p) for p in record.images[: len(images)]]  # the zoom tool crops the originals
+            return {"prompt": messages, "images": images, "image_paths": paths} | reward_columns(record, self.family)
         if messages[-1]["role"] != "assistant":
             answer = target_text(record, self.family, self.think)
             messages = [*messages, {"role": "assistant", "content": [{"type": "text", "text": answer}]}]
