@@ -213,6 +213,7 @@ def test_the_tool_settings_are_part_of_the_run_identity(tmp_path):
         ({"tools": "crop"}, "tools='crop'; expected one of none, zoom"),
         ({"zoom_preset": "big"}, "zoom_preset='big'; expected one of qa, web"),
         ({"max_thinking_tokens": 8}, "max_thinking_tokens bounds one answer"),
+        ({"zoom_half": 0}, "zoom_half=0: expected a positive number of pixels"),
     ],
 )
 def test_bad_tool_settings_are_refused_in_one_line(tmp_path, change, message):
@@ -303,3 +304,13 @@ def test_the_openai_engine_runs_the_loop_against_groundrl_serve(tiny_models, tmp
     assert engine.images_per_round == [[1, 1], [2, 2], [3, 3]]  # the crops travel as data URLs
     assert all(len(r["trajectories"][0]["looks"]) == 2 and r["trajectories"][0]["forced"] for r in rows)
     assert all(r["num_tokens"][0] > 0 for r in rows)
+
+
+def test_the_window_and_crop_size_can_be_set(tmp_path):
+    script = {"look": [call(125, 62.5), ANSWER_A]}  # (200, 75) in original pixels
+    engine = ScriptedEngine(script)
+    run_eval(zoom_config(qa_data(tmp_path, script), zoom_half=40, zoom_size=96), tmp_path / "run", engine=engine)
+    look = rows_by_id(tmp_path / "run" / "predictions.jsonl")["q0"]["trajectories"][0]["looks"][0]
+    seen_w, _ = get_family("qwen2-vl").input_size(*SIZE)
+    assert look["window"][2] - look["window"][0] == pytest.approx(80 * SIZE[0] / seen_w, abs=1.5)
+    assert engine.calls[1][0].images[1].size == (96, 96)

@@ -45,6 +45,10 @@ def check_settings(cfg: EvalConfig) -> None:
         return
     if cfg.zoom_preset not in PRESETS:
         raise ValueError(f"zoom_preset={cfg.zoom_preset!r}; expected one of {', '.join(PRESETS)}")
+    for key in ("zoom_half", "zoom_size"):
+        value = getattr(cfg, key)
+        if value is not None and value < 1:
+            raise ValueError(f"{key}={value}: expected a positive number of pixels")
     if cfg.max_tool_calls < 0 or cfg.max_images < 1:
         raise ValueError(f"max_tool_calls={cfg.max_tool_calls}, max_images={cfg.max_images}: need >= 0 and >= 1")
     if cfg.max_thinking_tokens is not None:

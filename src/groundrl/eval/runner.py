@@ -21,7 +21,7 @@ import os
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from groundrl.config import to_dict
@@ -40,7 +40,14 @@ log = logging.getLogger(__name__)
 PREDICTIONS = "predictions.jsonl"
 CONFIG = "config.json"
 RUN_FILES = (CONFIG, PREDICTIONS, "metrics.json", "report.md", "report.html")  # what --overwrite deletes
-ZOOM_KEYS = ("zoom_preset", "max_tool_calls", "max_images", "zoom_system")  # in the identity when tools=zoom
+ZOOM_KEYS = (
+    "zoom_preset",
+    "zoom_half",
+    "zoom_size",
+    "max_tool_calls",
+    "max_images",
+    "zoom_system",
+)  # in the identity when tools=zoom
 # What makes two evaluations one run: not batch_size, limit (a larger one extends a run), concurrency,
 # the servers' addresses or their key, which change how fast predictions come, not what they are.
 IDENTITY = (
@@ -92,6 +99,7 @@ class EvalConfig:
         max_in_flight: concurrent requests (openai).
         tools: none (one pass) or zoom (multi-turn with the zoom tool, `batch_size` trajectories per round).
         zoom_preset: the tool's crop, qa (+-182 px -> 672) or web (+-100 px -> 512, red dot).
+        zoom_half, zoom_size: the preset's half window (seen pixels) and crop side, when given.
         max_tool_calls: tool calls per trajectory, errors included, before the answer is forced.
         max_images: images per trajectory, the record's own and the crops (ViGoRL: 5).
         zoom_system: the system turn describing the tool ("": none; records with their own keep theirs).
@@ -120,6 +128,8 @@ class EvalConfig:
     max_in_flight: int = 64
     tools: str = "none"
     zoom_preset: str = "qa"
+    zoom_half: int | None = None
+    zoom_size: int | None = None
     max_tool_calls: int = 4
     max_images: int = 5
     zoom_system: str = ZOOM_SYSTEM
@@ -365,7 +375,9 @@ def _zoom_rows(
 ) -> Iterator[list[dict]]:
     """Prediction rows of multi-turn trajectories, `batch_size` in flight, after every round the rows of
     the records whose `samples` trajectories have all finished."""
-    preset, limits = PRESETS[cfg.zoom_preset], ZoomLimits(cfg.max_images, cfg.max_tool_calls)
+    preset = PRESETS[cfg.zoom_preset]
+    preset = replace(preset, half=cfg.zoom_half or preset.half, size=cfg.zoom_size or preset.size)
+    limits = ZoomLimits(cfg.max_images, cfg.max_tool_calls)
 
     def started() -> Iterator[Trajectory]:
         for i, (_, record) in enumerate(pending):
