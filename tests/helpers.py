@@ -14,6 +14,7 @@ from unittest import mock
 from typer.testing import CliRunner
 
 from groundrl.cli.app import main
+from groundrl.engines.base import Generation
 
 
 def write_jsonl(path: Path, rows: list) -> Path:
@@ -108,3 +109,31 @@ def _isolated(argv: list[str]):
             logging.getLogger("groundrl").removeHandler(handler)
             os.environ.clear()
             os.environ.update(environ)
+
+
+def call(x: float, y: float) -> str:
+    """A turn that ends with a zoom tool call at (x, y), in ViGoRL's form."""
+    args = json.dumps({"name": "search_coordinate", "arguments": {"coordinate": [x, y]}})
+    return f"<think>\nLook closer.\n</think>\n<tool_call>\n{args}\n</tool_call>"
+
+
+def turn_of(prompt) -> int:
+    """How many assistant turns a prompt already holds."""
+    return sum(m["role"] == "assistant" for m in prompt.messages)
+
+
+class CallsFirst:
+    """The real engine generates every turn (its cost, its prompts with the crops); the text of each
+    trajectory's first `calls` turns is replaced by a tool call, as a model trained to zoom would write."""
+
+    def __init__(self, engine, calls: int, point=(500, 500)):
+        self.engine, self.calls, self.point = engine, calls, point
+        self.images_per_round: list[list[int]] = []
+
+    def generate(self, prompts, sampling):
+        outputs = self.engine.generate(prompts, sampling)
+        self.images_per_round.append([len(p.images) for p in prompts])
+        for prompt, out in zip(prompts, outputs, strict=True):
+            if turn_of(prompt) < self.calls:
+                out[0] = Generation(call(*self.point), out[0].num_tokens, out[0].latency_s)
+        return outputs

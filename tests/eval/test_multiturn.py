@@ -15,24 +15,15 @@ from groundrl.eval.multiturn import STOP
 from groundrl.eval.runner import EvalConfig, RunMismatchError, run_eval
 from groundrl.models.families import get_family
 from groundrl.tools.zoom import ANSWER_NOW, CROP_TEXT
-from helpers import run_cli, write_jsonl
+from helpers import CallsFirst, call, run_cli, turn_of, write_jsonl
 
 FIX = Path(__file__).parent / "fixtures"
 RED = (230, 20, 20)
 SIZE, SQUARE = (1600, 1200), (180, 55, 220, 95)  # a small red square near (200, 75)
 
 
-def call(x: float, y: float) -> str:
-    args = json.dumps({"name": "search_coordinate", "arguments": {"coordinate": [x, y]}})
-    return f"<think>\nLook closer.\n</think>\n<tool_call>\n{args}\n</tool_call>"
-
-
 def text_of(message: dict) -> str:
     return "".join(p.get("text", "") for p in message["content"])
-
-
-def turn_of(prompt) -> int:
-    return sum(m["role"] == "assistant" for m in prompt.messages)
 
 
 class ScriptedEngine:
@@ -221,23 +212,6 @@ def test_bad_tool_settings_are_refused_in_one_line(tmp_path, change, message):
         run_eval(zoom_config(qa_data(tmp_path, SCRIPT), **change), tmp_path / "run", engine=ScriptedEngine(SCRIPT))
 
 
-class CallsFirst:
-    """The real engine generates every turn (its cost, its prompts with the crops); the text of each
-    trajectory's first `calls` turns is replaced by a tool call, as a model trained to zoom would write."""
-
-    def __init__(self, engine, calls: int, point=(500, 500)):
-        self.engine, self.calls, self.point = engine, calls, point
-        self.images_per_round: list[list[int]] = []
-
-    def generate(self, prompts, sampling):
-        outputs = self.engine.generate(prompts, sampling)
-        self.images_per_round.append([len(p.images) for p in prompts])
-        for prompt, out in zip(prompts, outputs, strict=True):
-            if turn_of(prompt) < self.calls:
-                out[0] = Generation(call(*self.point), out[0].num_tokens, out[0].latency_s)
-        return outputs
-
-
 def test_the_transformers_engine_runs_the_loop_with_a_tiny_model(tiny_models, tmp_path):
     from groundrl.engines.hf import TransformersEngine
 
@@ -314,3 +288,28 @@ def test_the_window_and_crop_size_can_be_set(tmp_path):
     seen_w, _ = get_family("qwen2-vl").input_size(*SIZE)
     assert look["window"][2] - look["window"][0] == pytest.approx(80 * SIZE[0] / seen_w, abs=1.5)
     assert engine.calls[1][0].images[1].size == (96, 96)
+
+
+def test_the_visual_search_task_runs_through_the_loop(tiny_models, tmp_path):
+    """`groundrl synth --task visual_search` records through `tools=zoom` with the tiny Qwen3-VL: one look
+    each (0-1000 frame, at the centre), the window cut from the large original, the answer judged."""
+    from groundrl.engines.hf import TransformersEngine
+    from groundrl.synth import generate
+    from groundrl.synth.visual_search import VisualSearchOptions
+
+    data = generate("visual_search", 2, tmp_path / "vs", seed=3, opts=VisualSearchOptions(1024, 1200))
+    model = str(tiny_models["qwen3-vl"])
+    engine = CallsFirst(TransformersEngine(model, batch_size=2), calls=1)
+    cfg = EvalConfig(model=model, data=str(data), tools="zoom", max_new_tokens=6)
+    run_eval(cfg, tmp_path / "run", engine=engine)
+    assert engine.images_per_round == [[1, 1], [2, 2]]
+    records = {r["id"]: r for r in map(json.loads, data.read_text().splitlines())}
+    rows = read_predictions(tmp_path / "run" / "predictions.jsonl")
+    assert sorted(r["id"] for r in rows) == sorted(records)
+    for row in rows:
+        width, height = records[row["id"]]["image_sizes"][0]
+        (look,) = row["trajectories"][0]["looks"]
+        assert look["original"] == pytest.approx([width / 2, height / 2], abs=width / 500)
+        x0, y0, x1, y1 = look["window"]
+        assert 0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height and x1 - x0 < width / 2  # a closer look
+    assert compute_metrics(rows)["overall"]["n"] == 2

@@ -159,6 +159,8 @@ def open_engine(cfg: EvalConfig) -> Engine:
         return build_engine(
             "openai", cfg.model, cfg.base_urls, api_key_env=cfg.api_key_env, max_in_flight=cfg.max_in_flight
         )
+    if cfg.engine == "vllm" and cfg.tools == "zoom":  # vLLM reserves room for the full image and every crop
+        return build_engine("vllm", cfg.model, max_images=cfg.max_images)
     return build_engine(cfg.engine, cfg.model, batch_size=cfg.batch_size)
 
 
