@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
@@ -17,14 +16,15 @@ def demo(
     out: Annotated[str, typer.Option(help="Run folder.")] = D.out,
     family: Annotated[str, typer.Option(help="Tiny model family: qwen3-vl, qwen2.5-vl or qwen2-vl.")] = D.family,
     n_train: Annotated[int, typer.Option(min=1, help="Synthetic training records.")] = D.n_train,
-    n_eval: Annotated[int, typer.Option(min=1, help="Held-out records.")] = D.n_eval,
+    n_eval: Annotated[int, typer.Option(min=1, help="Held-out scenes (figures come with 95% intervals).")] = D.n_eval,
     sft_steps: Annotated[int, typer.Option(min=1, help="SFT steps.")] = D.sft_steps,
     grpo_steps: Annotated[int, typer.Option(min=1, help="GRPO steps.")] = D.grpo_steps,
-    seed: Annotated[int, typer.Option(help="Seed for model and data.")] = D.seed,
+    seed: Annotated[int, typer.Option(help="Seed of the data and training (the initial weights are fixed).")] = D.seed,
     scaling: Annotated[bool, typer.Option(help="Also run the test-time scaling grid.")] = D.scaling,
 ) -> None:
     """Build a tiny model, train it with SFT then GRPO on synthetic data, evaluate after each stage."""
     from groundrl.demo import run_demo
+    from groundrl.demo_report import figure_line, gain_line
 
     cfg = DemoConfig(
         out=out,
@@ -37,5 +37,11 @@ def demo(
         scaling=scaling,
     )
     summary = run_demo(cfg, log=console.log)
-    console.print_json(json.dumps(summary))
-    console.print(f"run folder: {out}: summary.json, curves.png, eval/*/report.html, scaling/scaling.png")
+    stages = {"base": "base", "sft": "after SFT", "grpo": "after GRPO"}
+    console.print("\n".join(figure_line(label, summary[stage]) for stage, label in stages.items()), markup=False)
+    console.print(gain_line(summary["gain"]), markup=False)
+    console.print(
+        f"run folder: {out}: summary.json, curves.png, sft-vs-grpo.html (the same held-out scenes after SFT and "
+        "after GRPO), eval/*/report.html, scaling/scaling.png",
+        markup=False,
+    )
