@@ -143,8 +143,8 @@ def outputs_by_id(run: Path) -> dict[str, list[str]]:
 @pytest.mark.parametrize("family", FAMILIES)
 def test_eval_engine_vllm_per_family(family, data, tmp_path):
     """For each family's tiny checkpoint: `groundrl eval engine=vllm` writes predictions that parse and
-    metrics, a second run with a larger limit resumes the first, and greedy answers equal the transformers
-    engine's on every record.
+    metrics, and greedy answers equal the transformers engine's on every record; for Qwen2.5-VL, a second
+    run with a larger limit resumes the first.
 
     Equal because the vLLM engine runs a CPU checkpoint in its saved float32, as the transformers engine does
     (`vllm_engine.saved_dtype`). vLLM's own default there, bfloat16, parts from transformers after 9 of 16
@@ -153,13 +153,15 @@ def test_eval_engine_vllm_per_family(family, data, tmp_path):
     trailing run of incomplete UTF-8 bytes that transformers decodes as U+FFFD, so those are not compared."""
     tiny = make_tiny(family, tmp_path / family)
     run = tmp_path / "vllm"
-    vllm_eval(tiny, data, run, "limit=3")
-    first = read_predictions(run / "predictions.jsonl")
-    assert len(first) == 3
+    if family == FAMILY:  # resume is the runner's, whatever the family: one family keeps CI's vLLM starts down
+        vllm_eval(tiny, data, run, "limit=3")
+        first = read_predictions(run / "predictions.jsonl")
+        assert len(first) == 3
     vllm_eval(tiny, data, run)  # a larger limit extends the same run: only the 3 missing records are generated
     rows = read_predictions(run / "predictions.jsonl")
     assert sorted(r["id"] for r in rows) == sorted(f"rec-1-{i:06d}" for i in range(6))
-    assert rows[:3] == first
+    if family == FAMILY:
+        assert rows[:3] == first
     assert all(len(r["outputs"]) == 1 and 0 < r["num_tokens"][0] <= MAX_NEW_TOKENS for r in rows)
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["overall"]["n"] == 6
