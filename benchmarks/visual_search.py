@@ -34,6 +34,7 @@ from PIL import Image
 
 from groundrl.data.images import load_image
 from groundrl.data.records import IMAGE_TOKEN, read_records
+from groundrl.demo import DEMO_SPEC
 from groundrl.eval.metrics import read_predictions
 from groundrl.eval.runner import EvalConfig, run_eval
 from groundrl.models.families import FAMILIES
@@ -44,18 +45,7 @@ from groundrl.tools.zoom import CROP_TEXT, ZoomPreset, zoom
 from groundrl.train import sft
 
 FAMILY = "qwen3-vl"
-SPEC = TinySpec(  # the demo's model (src/groundrl/demo.py), with a sine-cosine vision position table
-    text_hidden=128,
-    text_layers=3,
-    text_heads=4,
-    text_kv_heads=2,
-    text_intermediate=384,
-    vision_hidden=96,
-    vision_depth=2,
-    vision_heads=4,
-    vision_intermediate=192,
-    vision_position_init="sincos",
-)
+SPEC = dataclasses.replace(DEMO_SPEC, vision_position_init="sincos")  # the demo's model, sine-cosine vision positions
 
 
 def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:

@@ -12,9 +12,13 @@ report as one line naming file and line), never a RecursionError or the interpre
 from __future__ import annotations
 
 import json
+import logging
+from pathlib import Path
 from typing import Any
 
 import orjson
+
+log = logging.getLogger(__name__)
 
 # orjson refuses nesting past 1,024 levels, and the standard library's parser (the fallback) runs out of
 # recursion near 1,000: either way the document is refused, as one error.
@@ -75,3 +79,17 @@ def _too_deep_at(doc: str) -> int:
         elif char in "]}":
             depth -= 1
     return 0
+
+
+def complete_lines(path: Path) -> list[Any]:
+    """The rows of a JSONL file that its writer appends whole lines to (eval predictions, search trees);
+    a half-written last line, left by a crash, is cut off the file first. A missing file has no rows."""
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    good = data[: data.rfind(b"\n") + 1]
+    if len(good) != len(data):
+        log.warning("dropping a half-written last line of %s", path)
+        with open(path, "r+b") as f:
+            f.truncate(len(good))
+    return [json.loads(line) for line in good.decode().splitlines() if line.strip()]

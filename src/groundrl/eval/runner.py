@@ -32,6 +32,7 @@ from groundrl.eval.checks import check_records, check_settings
 from groundrl.eval.judge import judge
 from groundrl.eval.multiturn import ZOOM_SYSTEM, Trajectory, run_trajectories, start_trajectory
 from groundrl.eval.suites import Split, load_data, load_suite
+from groundrl.jsonio import complete_lines
 from groundrl.models.families import Family, get_family
 from groundrl.models.prompts import count_images, prompt_messages
 from groundrl.tools.zoom import PRESETS, ZoomLimits
@@ -191,15 +192,7 @@ def resolve_family(cfg: EvalConfig) -> Family:
 
 def done_ids(path: Path) -> set[tuple[str, str]]:
     """(split, id) pairs already in the predictions file; a half-written last line is cut off first."""
-    if not path.exists():
-        return set()
-    data = path.read_bytes()
-    good = data[: data.rfind(b"\n") + 1]
-    if len(good) != len(data):
-        log.warning("dropping a half-written last line of %s", path)
-        with open(path, "r+b") as f:
-            f.truncate(len(good))
-    return {(row["split"], str(row["id"])) for row in map(json.loads, good.decode().splitlines()) if row}
+    return {(row["split"], str(row["id"])) for row in complete_lines(path) if row}
 
 
 def _prompt(record: Record, family: Family, template: str | None) -> Prompt:

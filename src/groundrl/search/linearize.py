@@ -26,12 +26,13 @@ from groundrl.boxes import frame_for, smart_resize
 from groundrl.data.images import load_image
 from groundrl.data.pipeline import write_records
 from groundrl.data.records import Record
+from groundrl.jsonio import complete_lines
 from groundrl.models.families import Family
 from groundrl.search.chains import Chain, tree_chains
 from groundrl.search.mcts import derive_seed
 from groundrl.search.prompts import FINAL_THINK, multiturn_system_prompt
 from groundrl.search.steps import POINT_RE, same_point
-from groundrl.search.store import complete_lines, row_family
+from groundrl.search.store import row_family
 from groundrl.search.tree import Node
 from groundrl.tools.zoom import CROP_TEXT, PRESETS, TOOL_NAME, Observation, ZoomPreset, zoom
 

@@ -12,8 +12,9 @@ from typing import Any
 from PIL import ImageDraw
 
 from groundrl.data.images import ImageProblem, load_image
+from groundrl.jsonio import complete_lines
 from groundrl.search.chains import tree_chains
-from groundrl.search.store import complete_lines, row_family
+from groundrl.search.store import row_family
 from groundrl.search.tree import Node
 
 WIDTH = 480

@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
+from groundrl.jsonio import complete_lines
 from groundrl.models.families import FAMILIES, Family
 from groundrl.search.scheduler import Failure, Finished
 from groundrl.search.tree import count_nodes
@@ -20,19 +21,6 @@ from groundrl.search.tree import count_nodes
 log = logging.getLogger(__name__)
 TREES = "trees.jsonl"
 ERRORS = "errors.jsonl"
-
-
-def complete_lines(path: Path) -> list[dict[str, Any]]:
-    """The rows of a JSONL file written by `append_line`; a half-written last line is cut off the file."""
-    if not path.exists():
-        return []
-    data = path.read_bytes()
-    good = data[: data.rfind(b"\n") + 1]
-    if len(good) != len(data):
-        log.warning("dropping a half-written last line of %s", path)
-        with open(path, "r+b") as f:
-            f.truncate(len(good))
-    return [json.loads(line) for line in good.decode().splitlines() if line.strip()]
 
 
 def finished_ids(out: Path) -> set[str]:
