@@ -78,7 +78,9 @@ class Clock:
 def evaluate_stage(model_dir: Path, data: Path, out: Path, cfg: DemoConfig) -> dict:
     """Evaluate one checkpoint on the held-out records; returns stage_figures (acc@0.5, mean IoU, 95%)."""
     # overwrite: each demo run trains its models anew, so an earlier run's predictions are never resumed
-    config = EvalConfig(model=str(model_dir), data=str(data), max_new_tokens=cfg.max_new_tokens, batch_size=64)
+    config = EvalConfig(
+        model=str(model_dir), data=str(data), max_new_tokens=cfg.max_new_tokens, batch_size=64, prompt=cfg.prompt
+    )
     run_eval(config, out, overwrite=True)
     write_reports(out)
     return stage_figures(out / "predictions.jsonl")
@@ -119,6 +121,7 @@ def sft_config(cfg: DemoConfig, base: Path, data: Path, out: Path) -> sft.SFTRun
         model=str(base),
         data=str(data),
         output_dir=str(out / "sft"),
+        prompt=cfg.prompt,
         trl={
             "max_steps": cfg.sft_steps,
             "per_device_train_batch_size": cfg.batch_size,
@@ -140,6 +143,7 @@ def grpo_config(cfg: DemoConfig, data: Path, out: Path) -> grpo.GRPORunConfig:
         output_dir=str(out / "grpo"),
         rewards=[RewardSpec(cfg.grpo_reward, 1.0)],
         difficulty=cfg.difficulty,
+        prompt=cfg.prompt,
         trl={
             "max_steps": cfg.grpo_steps,
             "per_device_train_batch_size": cfg.grpo_prompts * cfg.num_generations,
@@ -199,7 +203,11 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
             samples=[1, 4],
             thinking=[None, 16],
             base=EvalConfig(
-                data=str(held_out), max_new_tokens=cfg.max_new_tokens + 16, batch_size=64, limit=cfg.scaling_scenes
+                data=str(held_out),
+                max_new_tokens=cfg.max_new_tokens + 16,
+                batch_size=64,
+                limit=cfg.scaling_scenes,
+                prompt=cfg.prompt,
             ),
         )
         clock.run("scaling", lambda: run_scaling(grid, out / "scaling", log=log))

@@ -53,6 +53,24 @@ def test_prompt_keeps_every_turn_before_the_answer():
     assert bare[0]["content"][-1]["text"] == FAMILIES["qwen2.5-vl"].prompt.format(expression="the cat")
 
 
+def test_prompt_template_places_the_images_at_its_marker():
+    """A template's `<image>` puts every image there, in order (the demo asks its question first)."""
+    from groundrl.data.records import Record
+    from groundrl.models.prompts import count_images, prompt_messages
+
+    record = Record(id=3, images=["a.png", "b.png"], task="rec", question="the cat")
+    family = FAMILIES["qwen3-vl"]
+    parts = prompt_messages(record, family, "Find {expression}.<image> Answer in JSON.")[0]["content"]
+    assert parts == [
+        {"type": "text", "text": "Find the cat."},
+        {"type": "image"},
+        {"type": "image"},
+        {"type": "text", "text": " Answer in JSON."},
+    ]
+    default = prompt_messages(record, family)[0]["content"]
+    assert [p["type"] for p in default] == ["image", "image", "text"] and count_images([{"content": parts}]) == 2
+
+
 @pytest.mark.parametrize(("name", "patch"), [("qwen2-vl", 14), ("qwen2.5-vl", 14), ("qwen3-vl", 16)])
 def test_patch_size_is_the_published_one(name, patch):
     assert get_family(name).patch_size == patch  # Qwen2/2.5-VL: 14 px patches; Qwen3-VL: 16 px

@@ -30,9 +30,21 @@ def grounding_prompt(record: Record, family: Family, template: str | None = None
 
 
 def build_messages(record: Record, family: Family, template: str | None = None) -> list[dict[str, Any]]:
-    """One user turn: an image part per image, then the prompt text."""
+    """One user turn: an image part per image, then the prompt text; a template with one `<image>` marker
+    puts the images there instead (all of them, in order), e.g. after the question.
+
+    >>> from groundrl.models.families import get_family
+    >>> [p.get("text", "<img>") for p in build_messages(Record(id="a", images=["a.png"], task="rec",
+    ...     question="the dog"), get_family("qwen3-vl"), "Find {expression}.<image>")[0]["content"]]
+    ['Find the dog.', '<img>']
+    """
+    text = grounding_prompt(record, family, template)
+    if IMAGE_TOKEN in text:
+        before, _, after = text.partition(IMAGE_TOKEN)
+        images: list[dict[str, Any]] = [{"type": "image"} for _ in record.images]
+        return [{"role": "user", "content": [*_parts(before), *images, *_parts(after)]}]
     content: list[dict[str, Any]] = [{"type": "image"} for _ in record.images]
-    content.append({"type": "text", "text": grounding_prompt(record, family, template)})
+    content.append({"type": "text", "text": text})
     return [{"role": "user", "content": content}]
 
 
