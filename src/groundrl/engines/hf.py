@@ -9,6 +9,7 @@ import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from groundrl.engines.base import Generation, Prompt, Sampling, cut_at_stop
+from groundrl.engines.vision_cache import CachedImageProcessor, VisionCache
 
 THINK_END = "</think>"
 
@@ -56,10 +57,19 @@ class TransformersEngine:
         batch_size: prompts per `generate` call.
         device: "cpu", "cuda", ...; default: cuda when available.
         dtype: torch dtype name for the weights ("auto": as saved, bfloat16 on GPU).
+        vision_cache_mib: bound of the cache of images already seen (each one's grid and vision embeddings:
+            it is neither preprocessed nor encoded again, see `vision_cache`), in MiB; 0 turns it off. A
+            multi-turn round's images (each trajectory's full image and crops) should fit, or the least
+            recently used are encoded again.
     """
 
     def __init__(
-        self, model_dir: str | Path, batch_size: int = 16, device: str | None = None, dtype: str = "auto"
+        self,
+        model_dir: str | Path,
+        batch_size: int = 16,
+        device: str | None = None,
+        dtype: str = "auto",
+        vision_cache_mib: int = 1024,
     ) -> None:
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         torch_dtype = torch.bfloat16 if dtype == "auto" and self.device.startswith("cuda") else dtype
@@ -67,6 +77,9 @@ class TransformersEngine:
         self.processor = AutoProcessor.from_pretrained(model_dir)
         self.processor.tokenizer.padding_side = "left"
         self.batch_size = batch_size
+        self.vision_cache = VisionCache(vision_cache_mib * 2**20) if vision_cache_mib > 0 else None
+        if self.vision_cache is not None:
+            self.processor.image_processor = CachedImageProcessor(self.processor.image_processor, self.vision_cache)
 
     @property
     def model_type(self) -> str:
@@ -111,6 +124,8 @@ class TransformersEngine:
             kwargs |= {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
         flat = [image for row in images for image in row]
         batch = self.processor(text=texts, images=flat or None, return_tensors="pt", padding=True).to(self.device)
+        if self.vision_cache is not None and flat:
+            batch = self.vision_cache.encode(self.model, batch)
         if stop:
             kwargs |= {"stop_strings": list(stop), "tokenizer": self.processor.tokenizer}
         out_BT = self.model.generate(**batch, **kwargs)
