@@ -107,7 +107,7 @@ def grpo_trend(metrics: Path, window: int = 10) -> dict:
 
 def build_data(cfg: DemoConfig, out: Path) -> tuple[Path, Path, Path]:
     """The SFT records (expression kinds cfg.sft_kinds), the GRPO records (every kind) and the held-out ones."""
-    opts = demo_data_options(cfg.family, cfg.cells)
+    opts = replace(demo_data_options(cfg.family, cfg.cells), balance_kinds=cfg.balance_kinds)
     sft_data = generate(
         "rec", cfg.n_train, out / "data" / "sft", seed=cfg.seed + 1, opts=replace(opts, kinds=cfg.sft_kinds)
     )

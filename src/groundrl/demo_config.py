@@ -19,6 +19,7 @@ class DemoConfig:
             model's initial weights do not depend on it (TinySpec.seed).
         n_train, n_grpo, n_eval: SFT records, GRPO prompts and held-out scenes.
         sft_kinds: expression kinds of the SFT records (GRPO's and the held-out ones have all kinds).
+        balance_kinds: every data set draws its expression kinds in equal shares (SynthOptions.balance_kinds).
         cells: image side in vision patches.
         sft_steps, sft_lr, batch_size: SFT.
         sft_adam_beta2: AdamW's beta2 in SFT (0.95 damps the gradient spikes of lr 2e-3; GRPO keeps 0.999).
@@ -37,6 +38,7 @@ class DemoConfig:
     n_grpo: int = 1024
     n_eval: int = 512
     sft_kinds: tuple[str, ...] = KINDS
+    balance_kinds: bool = False
     cells: int = 4
     sft_steps: int = 1000
     sft_lr: float = 2e-3

@@ -62,6 +62,24 @@ def test_expression_kinds_all_appear():
     assert kinds == {"attribute", "spatial", "superlative"}
 
 
+def test_balanced_kinds_take_equal_shares_and_impossible_ones_fail_loudly():
+    from collections import Counter
+
+    grid = SynthOptions(min_size=64, max_size=64, min_shapes=1, max_shapes=3, grid=16)
+    natural = Counter(r.meta["kind"] for r, _ in iter_examples("rec", 300, seed=0, opts=grid))
+    balanced = Counter(
+        r.meta["kind"]
+        for r, _ in iter_examples("rec", 300, seed=0, opts=SynthOptions(**{**vars(grid), "balance_kinds": True}))
+    )
+    assert natural["superlative"] < 40  # rare when the scene decides: it needs two shapes of one kind
+    assert all(80 <= balanced[k] <= 120 for k in ("attribute", "spatial", "superlative")), balanced
+    lone = SynthOptions(
+        min_size=64, max_size=64, max_shapes=1, min_shapes=1, kinds=("superlative",), balance_kinds=True
+    )
+    with pytest.raises(ValueError, match="superlative"):
+        next(iter_examples("rec", 1, seed=0, opts=lone))
+
+
 def test_spatial_and_superlative_are_unambiguous():
     shapes = [
         Shape("circle", "red", (0, 0, 10, 10)),

@@ -25,6 +25,7 @@ from groundrl.synth.scene import (
 )
 
 Example = tuple[Record, list[Image.Image]]
+MAX_SCENE_DRAWS = 1000  # scenes drawn for one rec example before its options are called impossible
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,9 @@ class SynthOptions:
         background: "plain" (a light colour) or "gradient" (colour encodes position; see scene.py).
         grid: 0 places shapes freely; N snaps them to N-pixel cells (one cell or 2 x 2), for rec and
             multi_image. Use the model's patch size (16 for Qwen3-VL, 14 for Qwen2/2.5-VL).
+        balance_kinds: rec draws the expression kind first (uniformly over `kinds`) and scenes until one
+            allows it, so every kind is an equal share; False: a kind among those the scene allows, which
+            makes kinds that need several shapes (superlatives) rare.
     """
 
     min_size: int = 192
@@ -47,6 +51,7 @@ class SynthOptions:
     kinds: tuple[str, ...] = KINDS
     background: str = "plain"
     grid: int = 0
+    balance_kinds: bool = False
 
 
 def _shapes(rng: random.Random, width: int, height: int, opts: SynthOptions) -> list[Shape]:
@@ -62,12 +67,15 @@ def _size(rng: random.Random, opts: SynthOptions) -> tuple[int, int]:
 
 def make_rec(rng: random.Random, rec_id: str, opts: SynthOptions) -> Example:
     """A scene of shapes and one referring expression with its box."""
-    while True:
+    kinds = (rng.choice(opts.kinds),) if opts.balance_kinds else opts.kinds
+    for _ in range(MAX_SCENE_DRAWS):
         width, height = _size(rng, opts)
         shapes = _shapes(rng, width, height, opts)
-        expression = choose_expression(rng, shapes, opts.kinds)
+        expression = choose_expression(rng, shapes, kinds)
         if expression is not None:
             break
+    else:
+        raise ValueError(f"no scene in {MAX_SCENE_DRAWS} draws allows a {'/'.join(kinds)} expression: {opts}")
     background = rng.choice(BACKGROUNDS)  # drawn either way: the same seed gives the same scenes
     image = render(width, height, shapes, "gradient" if opts.background == "gradient" else background)
     record = Record(
