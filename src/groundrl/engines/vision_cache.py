@@ -2,13 +2,13 @@
 the vision tower's embeddings of it, so that it is neither preprocessed nor encoded again.
 
 A multi-turn trajectory sends its whole conversation on every turn (the engines are stateless), so
-without this the full image and every crop so far go through the image processor and the vision tower on
-every turn. The processor's `image_processor` is stood in for by `CachedImageProcessor`: it keys each
-image by a hash of its mode, size and pixels, and processes only the images the cache lacks; the engine
-then calls `VisionCache.encode`, which runs the vision tower on those alone and hands `generate` every
-image's embeddings as `mm_encoder_outputs` (transformers' own argument for pre-encoded images). The
-tokenizer and the language model's prefill still run on every call. Greedy outputs are the same with and
-without the cache (tests/engines/test_vision_cache.py).
+without this the full image and every crop so far go through the image processor and the vision tower
+on every turn. `CachedImageProcessor` stands in for the processor's `image_processor`: it keys each
+image by a hash of its mode, size, pixels and processing options, and processes only the images the
+cache lacks; the engine then calls `VisionCache.encode`, which runs the vision tower on those alone and
+hands `generate` every image's embeddings as `mm_encoder_outputs` (transformers' own argument for
+pre-encoded images). The tokenizer and the language model's prefill still run on every call. Greedy
+outputs are the same with and without the cache (tests/engines/test_vision_cache.py).
 
 Works for processors that give one `image_grid_thw` row per image and its `pixel_values` rows (Qwen2-VL,
 Qwen2.5-VL, Qwen3-VL); the stand-in's output (new images' rows only) is for the engine, not other callers.
@@ -41,9 +41,9 @@ def nbytes(value: Any) -> int:
     return 0
 
 
-def image_digest(image: Image.Image) -> bytes:
-    """A hash of a PIL image's mode, size and pixels."""
-    digest = hashlib.blake2b(f"{image.mode}{image.size}".encode(), digest_size=DIGEST_BYTES)
+def image_digest(image: Image.Image, options: str = "") -> bytes:
+    """A hash of a PIL image's mode, size and pixels, and of the options it is processed with."""
+    digest = hashlib.blake2b(f"{options}{image.mode}{image.size}".encode(), digest_size=DIGEST_BYTES)
     digest.update(image.tobytes())
     return digest.digest()
 
@@ -163,7 +163,8 @@ class CachedImageProcessor:
         return getattr(self.inner, name)
 
     def __call__(self, images: list[Image.Image], **kwargs: Any) -> BatchFeature:
-        keys = [image_digest(image) for image in images]
+        options = repr(sorted(kwargs.items()))
+        keys = [image_digest(image, options) for image in images]
         grids = {key: grid for key in dict.fromkeys(keys) if (grid := self.cache.grid(key)) is not None}
         first = {key: keys.index(key) for key in dict.fromkeys(keys) if key not in grids}
         data: dict[str, Any] = {}
