@@ -1,7 +1,8 @@
 """Benchmark: multi-turn zoom evaluation (`groundrl eval ... tools=zoom`) with every trajectory in flight
-sharing each engine call, against one trajectory at a time (ViGoRL's evaluation: one sample, one
-synchronous call per turn). Same tiny Qwen2.5-VL, same records, transformers engine on CPU. Target: >= 4x
-the samples per second.
+sharing each engine call, with and without the engine's cache of images already seen, against one
+trajectory at a time without it (ViGoRL's evaluation: one sample, one synchronous call per turn, every
+image encoded again on every turn). Same tiny Qwen2.5-VL, same records, transformers engine on CPU (one
+thread). Target: >= 4x the samples per second.
 
 A random tiny model never writes a valid tool call, so each trajectory's text for its first k turns
 (k = 0..4 by record, 4 reaching the cap and a forced answer) is replaced by a call at a point of the
@@ -9,7 +10,7 @@ record's image. The model still generates every turn, with every crop in its pro
 that of real trajectories of these lengths, only the words are scripted.
 
     python benchmarks/multiturn.py [--records 16] [--in-flight 16] [--max-new-tokens 128] [--repeats 3]
-        [--max-pixels 200704]
+        [--max-pixels 200704] [--threads 1]
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ from groundrl.models.tiny import TinySpec, make_tiny
 from groundrl.synth import SynthOptions, generate
 
 MAX_CALLS = 4
+SIDES = {  # name: (trajectories in flight, or None for --in-flight; the engine's vision cache in MiB)
+    "one at a time": (1, 0),
+    "one at a time, cache": (1, 1024),
+    "batched, no cache": (None, 0),
+    "batched": (None, 1024),
+}
 
 
 def tool_call(x: int, y: int) -> str:
@@ -63,6 +70,9 @@ class ScriptedCalls:
 
 
 def timed_run(cfg: EvalConfig, out: Path, engine: ScriptedCalls) -> tuple[float, list[dict]]:
+    """The seconds of one eval run and its predictions; the engine's cache starts empty, as in a new run."""
+    if engine.engine.vision_cache is not None:
+        engine.engine.vision_cache.clear()
     started = time.perf_counter()
     run_eval(cfg, out, engine=engine, overwrite=True)
     return time.perf_counter() - started, read_predictions(out / "predictions.jsonl")
@@ -77,20 +87,25 @@ def main() -> None:
     parser.add_argument(
         "--max-pixels", type=int, default=256 * 28 * 28, help="the processor's bound (0: Qwen2.5-VL's, 12.8 MP)"
     )
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (the sides are compared by ratio)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         model = make_tiny("qwen2.5-vl", tmp / "model", TinySpec(max_pixels=args.max_pixels or None))
         data = generate("rec", args.records, tmp / "data", seed=11, opts=SynthOptions(min_size=448, max_size=640))
         base = EvalConfig(model=str(model), data=str(data), tools="zoom", max_new_tokens=args.max_new_tokens)
-        in_flight = {"batched": args.in_flight, "one at a time": 1}
-        engines = {name: TransformersEngine(model, batch_size=n, device="cpu") for name, n in in_flight.items()}
+        in_flight = {name: n or args.in_flight for name, (n, _) in SIDES.items()}
+        engines = {
+            name: TransformersEngine(model, batch_size=in_flight[name], device="cpu", vision_cache_mib=mib)
+            for name, (_, mib) in SIDES.items()
+        }
         seconds: dict[str, list[float]] = {name: [] for name in in_flight}
         answers, rounds, turns = {}, {}, 0
         for name, n in in_flight.items():  # warm-up: two records each, not counted
             timed_run(dataclasses.replace(base, batch_size=n, limit=2), tmp / "warm-up", ScriptedCalls(engines[name]))
         for repeat in range(args.repeats):
-            for name, n in sorted(in_flight.items(), reverse=repeat % 2 == 1):  # alternate which goes first
+            for name, n in sorted(in_flight.items(), reverse=repeat % 2 == 1):  # alternate the order
                 engine = ScriptedCalls(engines[name])
                 cfg = dataclasses.replace(base, batch_size=n)
                 took, rows = timed_run(cfg, tmp / name.replace(" ", "-"), engine)
@@ -107,12 +122,18 @@ def main() -> None:
     print("| what | engine calls | median s | samples/s | speed-up |")
     print("| --- | ---: | ---: | ---: | ---: |")
     one = statistics.median(seconds["one at a time"])
-    for name in ("one at a time", "batched"):
+    labels = {
+        "one at a time": "one trajectory at a time, no cache (ViGoRL)",
+        "one at a time, cache": "one trajectory at a time, vision cache",
+        "batched, no cache": f"{args.in_flight} in flight, no cache",
+        "batched": f"{args.in_flight} in flight, vision cache",
+    }
+    for name, label in labels.items():
         s = statistics.median(seconds[name])
-        label = "one trajectory at a time (ViGoRL)" if name == "one at a time" else f"{args.in_flight} in flight"
         print(f"| {label} | {len(rounds[name])} | {s:.2f} | {args.records / s:.2f} | {one / s:.2f}x |")
-    differ = [i for i in answers["batched"] if answers["batched"][i] != answers["one at a time"][i]]
-    print(f"final answers that differ (padding in a batch): {len(differ)} of {args.records}")
+    for name in ("one at a time, cache", "batched, no cache", "batched"):
+        differ = [i for i in answers[name] if answers[name][i] != answers["one at a time"][i]]
+        print(f"final answers of {labels[name]!r} that differ from one at a time: {len(differ)} of {args.records}")
 
 
 if __name__ == "__main__":
