@@ -65,7 +65,7 @@ def run_turns(engine: TransformersEngine, turns: int, sampling: Sampling = GREED
     return texts
 
 
-@pytest.mark.parametrize("family", ["qwen2.5-vl", "qwen3-vl"])
+@pytest.mark.parametrize("family", ["qwen2-vl", "qwen2.5-vl", "qwen3-vl"])
 def test_same_greedy_turns_and_each_image_encoded_once(tiny_models, family):
     plain = TransformersEngine(tiny_models[family], batch_size=4, device="cpu", vision_cache_mib=0)
     cached = TransformersEngine(tiny_models[family], batch_size=4, device="cpu")
