@@ -68,7 +68,7 @@ def run_turns(engine: TransformersEngine, turns: int, sampling: Sampling = GREED
 @pytest.mark.parametrize("family", ["qwen2-vl", "qwen2.5-vl", "qwen3-vl"])
 def test_same_greedy_turns_and_each_image_encoded_once(tiny_models, family):
     plain = TransformersEngine(tiny_models[family], batch_size=4, device="cpu", vision_cache_mib=0)
-    cached = TransformersEngine(tiny_models[family], batch_size=4, device="cpu")
+    cached = TransformersEngine(tiny_models[family], batch_size=4, device="cpu", vision_cache_mib=1024)
     plain_counts, cached_counts = count_encoded(plain), count_encoded(cached)
     expected = run_turns(plain, 3)
     assert run_turns(cached, 3) == expected
@@ -81,14 +81,14 @@ def test_same_greedy_turns_and_each_image_encoded_once(tiny_models, family):
 def test_sampled_answers_and_several_per_prompt_match(tiny_models):
     model = tiny_models["qwen2.5-vl"]
     plain = TransformersEngine(model, batch_size=4, device="cpu", vision_cache_mib=0)
-    cached = TransformersEngine(model, batch_size=4, device="cpu")
+    cached = TransformersEngine(model, batch_size=4, device="cpu", vision_cache_mib=1024)
     sampled = Sampling(max_new_tokens=8, temperature=1.0, n=2, seed=5)
     assert run_turns(cached, 2, sampled) == run_turns(plain, 2, sampled)
 
 
 def test_an_image_larger_than_the_bound_is_encoded_every_time(tiny_models):
     plain = TransformersEngine(tiny_models["qwen2.5-vl"], batch_size=4, device="cpu", vision_cache_mib=0)
-    cached = TransformersEngine(tiny_models["qwen2.5-vl"], batch_size=4, device="cpu")
+    cached = TransformersEngine(tiny_models["qwen2.5-vl"], batch_size=4, device="cpu", vision_cache_mib=1024)
     cached.vision_cache.max_bytes = 1000  # below one image's embeddings: nothing is kept
     counts = count_encoded(cached)
     assert run_turns(cached, 2) == run_turns(plain, 2)

@@ -60,7 +60,9 @@ class TransformersEngine:
         vision_cache_mib: bound of the cache of images already seen (each one's grid and vision embeddings:
             it is neither preprocessed nor encoded again, see `vision_cache`), in MiB; 0 turns it off. A
             multi-turn round's images (each trajectory's full image and crops) should fit, or the least
-            recently used are encoded again.
+            recently used are encoded again. Off by default: a single pass over a data set shows each image
+            once, so the cache would only cost hashing and memory; multi-turn evaluation and tree search,
+            which show the same images round after round, turn it on (`eval.runner.open_engine`).
     """
 
     def __init__(
@@ -69,7 +71,7 @@ class TransformersEngine:
         batch_size: int = 16,
         device: str | None = None,
         dtype: str = "auto",
-        vision_cache_mib: int = 1024,
+        vision_cache_mib: int = 0,
     ) -> None:
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         torch_dtype = torch.bfloat16 if dtype == "auto" and self.device.startswith("cuda") else dtype

@@ -155,13 +155,16 @@ def load_splits(cfg: EvalConfig) -> list[Split]:
     return load_suite(cfg.suite, Path(cfg.root), image_root, cfg.limit)
 
 
-def open_engine(cfg: EvalConfig) -> Engine:
+def open_engine(cfg: EvalConfig, reuse_images: bool = False) -> Engine:
+    """The engine of `cfg`; runs that show images again (multi-turn, `reuse_images`: tree search) cache them."""
     if cfg.engine == "openai":
         return build_engine(
             "openai", cfg.model, cfg.base_urls, api_key_env=cfg.api_key_env, max_in_flight=cfg.max_in_flight
         )
     if cfg.engine == "vllm" and cfg.tools == "zoom":  # vLLM reserves room for the full image and every crop
         return build_engine("vllm", cfg.model, max_images=cfg.max_images)
+    if cfg.engine == "transformers" and (reuse_images or cfg.tools == "zoom"):
+        return build_engine(cfg.engine, cfg.model, batch_size=cfg.batch_size, vision_cache_mib=1024)
     return build_engine(cfg.engine, cfg.model, batch_size=cfg.batch_size)
 
 

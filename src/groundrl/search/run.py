@@ -136,7 +136,7 @@ def run_search(
     if not pending:
         return Stats()
     by_id = {str(r.id): r for r in pending}
-    engine = engine or open_engine(cfg)
+    engine = engine or open_engine(cfg, reuse_images=True)
     with open(out / store.TREES, "a", encoding="utf-8") as trees, open(out / store.ERRORS, "a") as errors:
 
         def on_done(tree: Finished) -> None:
