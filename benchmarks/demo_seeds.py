@@ -3,6 +3,7 @@ their spread, the GRPO gain with its paired interval, and each stage's wall and 
 
     python benchmarks/demo_seeds.py --out runs/demo-seeds              # seeds 0, 11, 23
     python benchmarks/demo_seeds.py --seeds 0 1 --out DIR --no-scaling
+    python benchmarks/demo_seeds.py --out DIR --report                  # the tables of finished runs again
 
 Each seed's run folder is DIR/seed-S (summary.json, curves.png, sft-vs-grpo.html, ...); the table is also
 written to DIR/seeds.json. CPU seconds are the process's over all threads: on a busy machine they estimate
@@ -79,11 +80,21 @@ def run_seed(seed: int, out: str, scaling: bool, threads: int | None) -> dict:
     cfg = replace(DemoConfig(), out=str(Path(out) / f"seed-{seed}"), seed=seed, scaling=scaling)
     started = time.perf_counter()
     summary = run_demo(cfg, log=lambda message: None)
-    summary["seconds"]["whole"] = {
+    summary["whole_seconds"] = {
         "wall": round(time.perf_counter() - started, 1),
         "cpu": round(time.process_time(), 1),
     }
+    Path(cfg.out, "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def finished_seed(out: str, seed: int) -> dict:
+    """A seed's summary.json as a finished run wrote it; the whole demo's seconds are the stages' sum when
+    it was written by `groundrl demo` itself."""
+    summary = json.loads(Path(out, f"seed-{seed}", "summary.json").read_text())
+    stages = summary["seconds"].values()
+    total = {key: round(sum(v[key] for v in stages), 1) for key in ("wall", "cpu")}
+    return {"whole_seconds": total} | summary
 
 
 def main() -> None:
@@ -92,7 +103,11 @@ def main() -> None:
     parser.add_argument("--out", default="runs/demo-seeds")
     parser.add_argument("--no-scaling", action="store_true", help="leave out the test-time scaling grid")
     parser.add_argument("--jobs", type=int, default=1, help="seeds run side by side, one torch thread each")
+    parser.add_argument("--report", action="store_true", help="print the tables of runs already in --out")
     args = parser.parse_args()
+    if args.report:
+        report({seed: finished_seed(args.out, seed) for seed in args.seeds}, args.out)
+        return
     print(
         f"torch {torch.__version__}, transformers {transformers.__version__}, trl {trl.__version__}, "
         f"{platform.machine()}, {torch.get_num_threads()} threads, {args.jobs} job(s)"
@@ -101,10 +116,15 @@ def main() -> None:
     with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {s: pool.submit(run_seed, s, args.out, not args.no_scaling, threads) for s in args.seeds}
         results = {seed: future.result() for seed, future in futures.items()}
+    report(results, args.out)
+
+
+def report(results: dict[int, dict], out: str) -> None:
+    """Print the per-seed and across-seed tables; write them to OUT/seeds.json."""
     for seed, summary in results.items():
         print("\n".join(seed_lines(seed, summary)), flush=True)
     print("\n".join(summary_lines(results)))
-    Path(args.out, "seeds.json").write_text(json.dumps({str(k): v for k, v in results.items()}, indent=2))
+    Path(out, "seeds.json").write_text(json.dumps({str(k): v for k, v in results.items()}, indent=2))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TypeVar
 
+from groundrl.data.records import IMAGE_TOKEN
 from groundrl.demo_config import DemoConfig
 from groundrl.demo_report import figure_line, gain_line, paired_gain, plot_curves, stage_figures, write_comparison
 from groundrl.eval.report import write_reports
@@ -50,6 +51,12 @@ def demo_spec(family: str, side: int) -> TinySpec:
     return replace(DEMO_SPEC, min_pixels=side * side, vision_position_init=position)
 
 
+def demo_prompt(cfg: DemoConfig) -> str | None:
+    """The grounding prompt of every stage: the family's, with the image after the question when
+    `cfg.question_first` (so that the image's tokens can attend to the words); None: the family's as is."""
+    return get_family(cfg.family).prompt + IMAGE_TOKEN if cfg.question_first else None
+
+
 def demo_data_options(family: str, cells: int) -> SynthOptions:
     """Scenes of `cells` x `cells` vision patches whose shapes cover whole patches (SynthOptions.grid)."""
     patch = get_family(family).patch_size
@@ -79,7 +86,7 @@ def evaluate_stage(model_dir: Path, data: Path, out: Path, cfg: DemoConfig) -> d
     """Evaluate one checkpoint on the held-out records; returns stage_figures (acc@0.5, mean IoU, 95%)."""
     # overwrite: each demo run trains its models anew, so an earlier run's predictions are never resumed
     config = EvalConfig(
-        model=str(model_dir), data=str(data), max_new_tokens=cfg.max_new_tokens, batch_size=64, prompt=cfg.prompt
+        model=str(model_dir), data=str(data), max_new_tokens=cfg.max_new_tokens, batch_size=64, prompt=demo_prompt(cfg)
     )
     run_eval(config, out, overwrite=True)
     write_reports(out)
@@ -121,7 +128,7 @@ def sft_config(cfg: DemoConfig, base: Path, data: Path, out: Path) -> sft.SFTRun
         model=str(base),
         data=str(data),
         output_dir=str(out / "sft"),
-        prompt=cfg.prompt,
+        prompt=demo_prompt(cfg),
         trl={
             "max_steps": cfg.sft_steps,
             "per_device_train_batch_size": cfg.batch_size,
@@ -143,7 +150,7 @@ def grpo_config(cfg: DemoConfig, data: Path, out: Path) -> grpo.GRPORunConfig:
         output_dir=str(out / "grpo"),
         rewards=[RewardSpec(cfg.grpo_reward, 1.0)],
         difficulty=cfg.difficulty,
-        prompt=cfg.prompt,
+        prompt=demo_prompt(cfg),
         trl={
             "max_steps": cfg.grpo_steps,
             "per_device_train_batch_size": cfg.grpo_prompts * cfg.num_generations,
@@ -207,7 +214,7 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
                 max_new_tokens=cfg.max_new_tokens + 16,
                 batch_size=64,
                 limit=cfg.scaling_scenes,
-                prompt=cfg.prompt,
+                prompt=demo_prompt(cfg),
             ),
         )
         clock.run("scaling", lambda: run_scaling(grid, out / "scaling", log=log))
