@@ -149,6 +149,8 @@ def plot_curves(metrics: Path, path: Path) -> Path:
         for key, colour in zip(keys, ("#37a", "#a73"), strict=False):
             steps = [r["step"] for r in data if key in r]
             values = [r[key] for r in data if key in r]
+            if not values:  # a reward the run did not use (the IoU column beside another reward)
+                continue
             ax.plot(steps, values, color=colour, alpha=0.35, label=key)
             if len(values) >= 10:  # GRPO's per-step means are noisy: a 10-step moving average shows the trend
                 smooth = [sum(values[i - 9 : i + 1]) / 10 for i in range(9, len(values))]
@@ -156,7 +158,7 @@ def plot_curves(metrics: Path, path: Path) -> Path:
         ax.set(title=title, xlabel="step")
         if keys == ["loss"]:
             ax.set_yscale("log")  # the loss falls 100x; on a linear axis its later fall is invisible
-        if len(keys) > 1:
+        if len(ax.get_lines()) > 2:
             ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
     fig.tight_layout()
