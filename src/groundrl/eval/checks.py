@@ -15,7 +15,7 @@ from groundrl.eval.suites import Split
 from groundrl.tools.zoom import PRESETS
 
 if TYPE_CHECKING:
-    from groundrl.eval.runner import EvalConfig
+    from groundrl.eval.config import EvalConfig
 
 TOOLS = ("none", "zoom")
 
