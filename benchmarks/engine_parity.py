@@ -27,10 +27,8 @@ from groundrl.data.images import load_image
 from groundrl.data.records import read_records
 from groundrl.models.families import get_family
 from groundrl.models.prompts import build_messages
+from vllm_cpu import VLLM_ENV, VLLM_PYTHON
 
-ROOT = Path(__file__).resolve().parents[1]
-VLLM_PYTHON = ROOT / ".venv-vllm" / "bin" / "python"
-VLLM_ENV = {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_HOST_IP": "127.0.0.1", "HF_HUB_OFFLINE": "1"}
 FAMILIES = ("qwen2-vl", "qwen2.5-vl", "qwen3-vl")
 RESULT = "engine_parity.py result: "
 

@@ -25,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from groundrl.data.images import load_image
@@ -33,10 +32,9 @@ from groundrl.data.records import read_records
 from groundrl.engines.base import Prompt, Sampling
 from groundrl.models.families import get_family
 from groundrl.models.prompts import build_messages
+from vllm_cpu import ROOT, VLLM_ENV, VLLM_PYTHON
+from vllm_cpu import vllm_server as start_vllm_server
 
-ROOT = Path(__file__).resolve().parents[1]
-VLLM_PYTHON = ROOT / ".venv-vllm" / "bin" / "python"
-VLLM_ENV = {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_HOST_IP": "127.0.0.1", "HF_HUB_OFFLINE": "1"}
 FAMILY = "qwen2.5-vl"
 RESULT = "engines.py result: "
 
@@ -81,27 +79,9 @@ def vllm_offline(model: Path, data: Path, repeats: int, max_new_tokens: int) -> 
 def vllm_server(model: Path, prompts: list[Prompt], repeats: int, max_new_tokens: int, log: Path) -> dict:
     from groundrl.engines.openai_engine import OpenAIEngine
 
-    port = 8765
-    args = [str(VLLM_PYTHON), "-m", "vllm.entrypoints.openai.api_server", "--model", str(model)]
-    args += ["--served-model-name", "tiny", "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32"]
-    started = time.perf_counter()
-    with open(log, "wb") as f:
-        proc = subprocess.Popen(args, stdout=f, stderr=subprocess.STDOUT, env=os.environ | VLLM_ENV)
-    try:
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2)
-                break
-            except OSError:
-                if proc.poll() is not None or time.perf_counter() - started > 900:
-                    raise RuntimeError(log.read_text()[-4000:]) from None
-                time.sleep(1)
-        ready_s = time.perf_counter() - started
-        engine = OpenAIEngine("tiny", [f"http://127.0.0.1:{port}/v1"])
+    with start_vllm_server(model, log, port=8765) as (url, ready_s):
+        engine = OpenAIEngine("tiny", [url])
         times, answers = timed_runs(engine, prompts, Sampling(max_new_tokens=max_new_tokens), repeats)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
     return {"load_s": ready_s, "times": times, "answers": answers}
 
 

@@ -17,19 +17,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import platform
 import shutil
 import statistics
-import subprocess
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 
+import vllm_cpu
 from groundrl.engines.base import Generation, Prompt, Sampling
 from groundrl.engines.hf import TransformersEngine
 from groundrl.engines.openai_engine import OpenAIEngine
@@ -38,35 +36,16 @@ from groundrl.search.config import MCTSConfig, SearchConfig
 from groundrl.search.run import run_search
 from groundrl.synth import SynthOptions, generate
 
-VLLM_PYTHON = Path(__file__).resolve().parents[1] / ".venv-vllm" / "bin" / "python"
-VLLM_ENV = {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_HOST_IP": "127.0.0.1", "HF_HUB_OFFLINE": "1"}
-
 
 @contextlib.contextmanager
 def vllm_server(model: Path, log: Path, port: int = 8766) -> Iterator[OpenAIEngine]:
     """A vLLM OpenAI server for `model` on this machine, as the openai engine reaches it."""
-    args = [str(VLLM_PYTHON), "-m", "vllm.entrypoints.openai.api_server", "--model", str(model)]
-    args += ["--served-model-name", "tiny", "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32"]
     # vLLM's CPU build crashes on a seeded request whose prefill is split ("CPU Generator does not use
     # offset"): a token budget that holds every prompt of a round keeps prefills whole
-    args += ["--max-num-batched-tokens", "65536", "--max-num-seqs", "64"]
-    with open(log, "wb") as f:
-        proc = subprocess.Popen(args, stdout=f, stderr=subprocess.STDOUT, env=os.environ | VLLM_ENV)
-    started = time.perf_counter()
-    try:
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2)
-                break
-            except OSError:
-                if proc.poll() is not None or time.perf_counter() - started > 900:
-                    raise RuntimeError(log.read_text()[-4000:]) from None
-                time.sleep(1)
-        print(f"vLLM server ready in {time.perf_counter() - started:.0f} s")
-        yield OpenAIEngine("tiny", [f"http://127.0.0.1:{port}/v1"], max_in_flight=64)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
+    extra = ["--max-num-batched-tokens", "65536", "--max-num-seqs", "64"]
+    with vllm_cpu.vllm_server(model, log, port, extra) as (url, ready_s):
+        print(f"vLLM server ready in {ready_s:.0f} s")
+        yield OpenAIEngine("tiny", [url], max_in_flight=64)
 
 
 class OneCallAtATime:
