@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw
 
 from groundrl.data.images import ImageProblem, load_image
 from groundrl.eval.metrics import compute_metrics, read_predictions
-from groundrl.eval.report import GREEN, RED
+from groundrl.eval.report import GREEN, RED, filter_script
 
 Z95 = 1.959964  # two-sided 95% normal quantile
 SCALE = 3  # the demo's 64 px scenes are drawn 3x larger, pixel for pixel, so that boxes stay legible
@@ -228,15 +228,7 @@ figure{{margin:0}} figcaption{{font-size:11px;color:#555}} code{{font-size:10px;
 <button data-f="broken">broken by GRPO</button><button data-f="same">unchanged</button> <span id="shown"></span></p>
 <div class="gallery">{cards}</div>
 <script>
-function show(f) {{
-  let n = 0;
-  document.querySelectorAll('.pair').forEach(c => {{
-    const on = f === 'all' || c.dataset.kind === f; c.style.display = on ? '' : 'none'; if (on) n++;
-  }});
-  document.querySelectorAll('.filters button').forEach(b => b.classList.toggle('on', b.dataset.f === f));
-  document.getElementById('shown').textContent = n + ' shown';
-}}
-document.querySelectorAll('.filters button').forEach(b => b.addEventListener('click', () => show(b.dataset.f)));
+{filters}
 show('all');
 </script></body></html>"""
 
@@ -264,6 +256,8 @@ def write_comparison(sft: Path, grpo: Path, path: Path, kinds: dict[str, str], l
     )
     fixed, broken = (sum(p[2] == v for p in judged) for v in ("fixed", "broken"))
     summary = f"{len(judged)} held-out scenes: GRPO fixed {fixed} and broke {broken}; {len(shown)} shown."
-    page = COMPARE_PAGE.format(summary=html.escape(summary), kinds=_kind_table(judged, kinds), cards=cards)
+    page = COMPARE_PAGE.format(
+        summary=html.escape(summary), kinds=_kind_table(judged, kinds), cards=cards, filters=filter_script(".pair")
+    )
     path.write_text(page, encoding="utf-8")
     return path

@@ -174,6 +174,23 @@ def _card(row: dict) -> str:
     )
 
 
+def filter_script(items: str) -> str:
+    """The JavaScript of a gallery's filter buttons (`.filters button` with `data-f`): `show(f)` shows the
+    elements matching the CSS selector `items` whose `data-kind` is f (every one for "all"), marks the
+    button, counts them in `#shown`, and records the filter and count on the body (the browser test reads
+    them); each button calls it."""
+    return f"""function show(f) {{
+  let n = 0;
+  document.querySelectorAll('{items}').forEach(c => {{
+    const on = f === 'all' || c.dataset.kind === f; c.style.display = on ? '' : 'none'; if (on) n++;
+  }});
+  document.querySelectorAll('.filters button').forEach(b => b.classList.toggle('on', b.dataset.f === f));
+  document.getElementById('shown').textContent = n + ' shown';
+  document.body.dataset.filter = f; document.body.dataset.shown = n;
+}}
+document.querySelectorAll('.filters button').forEach(b => b.addEventListener('click', () => show(b.dataset.f)));"""
+
+
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>GroundRL evaluation</title><style>
 body{{font-family:sans-serif;margin:24px;color:#222}} table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}} th:first-child,td:first-child{{text-align:left}}
@@ -191,16 +208,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}} th:first-child,t
 <button data-f="fail">parse failures</button> <span id="shown"></span></p>
 <div class="gallery">{cards}</div>
 <script>
-function show(f) {{
-  let n = 0;
-  document.querySelectorAll('.card').forEach(c => {{
-    const on = f === 'all' || c.dataset.kind === f; c.style.display = on ? '' : 'none'; if (on) n++;
-  }});
-  document.querySelectorAll('.filters button').forEach(b => b.classList.toggle('on', b.dataset.f === f));
-  document.getElementById('shown').textContent = n + ' shown';
-  document.body.dataset.filter = f; document.body.dataset.shown = n;
-}}
-document.querySelectorAll('.filters button').forEach(b => b.addEventListener('click', () => show(b.dataset.f)));
+{filters}
 window.addEventListener('load', () => {{
   const imgs = [...document.querySelectorAll('.card img')];
   document.body.dataset.imagesDecoded = imgs.filter(i => i.complete && i.naturalWidth > 0).length;
@@ -227,7 +235,14 @@ def write_reports(out: Path) -> dict:
     plot_html = "".join(f'<img src="data:image/png;base64,{p}" alt="plot">' for p in plots(rows, metrics))
     cards = "".join(_card(r) for r in rows[:GALLERY])
     page = PAGE.format(
-        thumb=THUMB, crop=CROP_THUMB, summary=html.escape(summary), head=head, body=body, plots=plot_html, cards=cards
+        thumb=THUMB,
+        crop=CROP_THUMB,
+        summary=html.escape(summary),
+        head=head,
+        body=body,
+        plots=plot_html,
+        cards=cards,
+        filters=filter_script(".card"),
     )
     (out / "report.html").write_text(page)
     return metrics
