@@ -205,6 +205,7 @@ def test_the_tool_settings_are_part_of_the_run_identity(tmp_path):
         ({"zoom_preset": "big"}, "zoom_preset='big'; expected one of qa, web"),
         ({"max_thinking_tokens": 8}, "max_thinking_tokens bounds one answer"),
         ({"zoom_half": 0}, "zoom_half=0: expected a positive number of pixels"),
+        ({"prompt": "<image>{expression}<image>"}, "2 <image> markers; one places all the images"),
     ],
 )
 def test_bad_tool_settings_are_refused_in_one_line(tmp_path, change, message):

@@ -56,7 +56,7 @@ def test_prompt_keeps_every_turn_before_the_answer():
 def test_prompt_template_places_the_images_at_its_marker():
     """A template's `<image>` puts every image there, in order (the demo asks its question first)."""
     from groundrl.data.records import Record
-    from groundrl.models.prompts import count_images, prompt_messages
+    from groundrl.models.prompts import ImagePlacementError, count_images, prompt_messages
 
     record = Record(id=3, images=["a.png", "b.png"], task="rec", question="the cat")
     family = FAMILIES["qwen3-vl"]
@@ -67,6 +67,8 @@ def test_prompt_template_places_the_images_at_its_marker():
         {"type": "image"},
         {"type": "text", "text": " Answer in JSON."},
     ]
+    with pytest.raises(ImagePlacementError, match="2 <image> markers"):
+        prompt_messages(record, family, "Find {expression}.<image><image>")
     default = prompt_messages(record, family)[0]["content"]
     assert [p["type"] for p in default] == ["image", "image", "text"] and count_images([{"content": parts}]) == 2
 

@@ -92,6 +92,7 @@ GRPO_ERRORS = [
     (["family=qwen25-vl"], "family: unknown value 'qwen25-vl'; did you mean 'qwen2.5-vl'?"),
     (["format=vlmr1"], "format: unknown value 'vlmr1'; did you mean 'vlm-r1'?"),
     (["limit=0"], "limit: expected a positive number of records, got 0"),
+    (["prompt=<image>{expression}<image>"], "prompt: 2 <image> markers; one places all the images"),
 ]
 
 

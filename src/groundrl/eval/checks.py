@@ -12,6 +12,7 @@ from groundrl.data.records import Record
 from groundrl.errors import InputError
 from groundrl.eval.judge import AGGREGATIONS
 from groundrl.eval.suites import Split
+from groundrl.models.prompts import template_problem
 from groundrl.tools.zoom import PRESETS
 
 if TYPE_CHECKING:
@@ -39,6 +40,8 @@ def check_settings(cfg: EvalConfig) -> None:
     """
     if cfg.aggregate not in AGGREGATIONS:
         raise ValueError(f"aggregate={cfg.aggregate!r}; expected one of {', '.join(AGGREGATIONS)}")
+    if problem := template_problem(cfg.prompt):
+        raise ValueError(f"prompt={cfg.prompt!r}: {problem}")
     if cfg.tools not in TOOLS:
         raise ValueError(f"tools={cfg.tools!r}; expected one of {', '.join(TOOLS)}")
     if cfg.tools == "none":

@@ -29,9 +29,22 @@ def grounding_prompt(record: Record, family: Family, template: str | None = None
     return text
 
 
+def template_problem(template: str | None) -> str | None:
+    """Why a grounding prompt template cannot be used (None: it can): more than one `<image>` marker.
+
+    >>> template_problem("Find {expression}.<image>"), template_problem("<image>{expression}<image>")
+    (None, '2 <image> markers; one places all the images')
+    """
+    markers = (template or "").count(IMAGE_TOKEN)
+    return f"{markers} {IMAGE_TOKEN} markers; one places all the images" if markers > 1 else None
+
+
 def build_messages(record: Record, family: Family, template: str | None = None) -> list[dict[str, Any]]:
     """One user turn: an image part per image, then the prompt text; a template with one `<image>` marker
     puts the images there instead (all of them, in order), e.g. after the question.
+
+    Raises:
+        ImagePlacementError: more than one marker in the prompt (the template's and the expression's).
 
     >>> from groundrl.models.families import get_family
     >>> [p.get("text", "<img>") for p in build_messages(Record(id="a", images=["a.png"], task="rec",
@@ -39,6 +52,8 @@ def build_messages(record: Record, family: Family, template: str | None = None) 
     ['Find the dog.', '<img>']
     """
     text = grounding_prompt(record, family, template)
+    if text.count(IMAGE_TOKEN) > 1:
+        raise ImagePlacementError(f"{text.count(IMAGE_TOKEN)} {IMAGE_TOKEN} markers in the prompt; one places them all")
     if IMAGE_TOKEN in text:
         before, _, after = text.partition(IMAGE_TOKEN)
         images: list[dict[str, Any]] = [{"type": "image"} for _ in record.images]

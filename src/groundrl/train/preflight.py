@@ -28,6 +28,7 @@ from groundrl.data.formats import FORMATS
 from groundrl.data.pipeline import split_sources
 from groundrl.errors import InputError
 from groundrl.models.families import FAMILIES, UnknownFamilyError, get_family
+from groundrl.models.prompts import template_problem
 from groundrl.rewards import MULTITURN_REWARDS, REWARDS, build_rewards
 from groundrl.tools.zoom import PRESETS
 from groundrl.train.common import TrainCommon, trl_args
@@ -53,6 +54,8 @@ def check_config(cfg: TrainCommon) -> Any:
     check_output_dir(cfg.output_dir)
     if cfg.limit is not None and cfg.limit < 1:
         raise ConfigError(f"limit: expected a positive number of records, got {cfg.limit}")
+    if problem := template_problem(cfg.prompt):
+        raise ConfigError(f"prompt: {problem}")
     config_cls, defaults = _recipe(cfg)
     user = check_trl_types(config_cls, cfg.trl)
     if hasattr(cfg, "rewards"):
