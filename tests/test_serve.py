@@ -420,3 +420,18 @@ def test_fuzzed_requests_get_an_answer_or_a_4xx_never_a_500(server, body):
     assert status in (200, 400, 404), (status, payload[:300])
     if status != 200:
         assert set(json.loads(payload)["error"]) == {"message", "type", "param", "code"}
+
+
+def test_a_phone_photo_is_read_upright_as_files_are():
+    """EXIF orientation is applied to uploaded images as `load_image` applies it to files: the stored 30 x 20
+    JPEG (orientation 6) reaches the model as the displayed 20 x 30 image, so answers share eval's frame."""
+    from pathlib import Path
+
+    from groundrl.data.images import load_image
+    from groundrl.serve.schema import decode_image
+
+    path = Path(__file__).parent / "data" / "fixtures" / "img" / "c.jpg"
+    url = "data:image/jpeg;base64," + base64.b64encode(path.read_bytes()).decode()
+    image = decode_image(url, max_pixels=10_000)
+    assert Image.open(path).size == (30, 20) and image.size == (20, 30) and image.mode == "RGB"
+    assert image.tobytes() == load_image(path).tobytes()
