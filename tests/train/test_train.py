@@ -2,6 +2,7 @@
 what it says."""
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -164,3 +165,50 @@ def test_lora_trains_adapters_only_and_exports_a_merged_model(tiny_models, data,
     base = AutoModelForImageTextToText.from_pretrained(tiny_models["qwen2.5-vl"])
     changed = [n for n, p in merged.state_dict().items() if not torch.equal(p, base.state_dict()[n])]
     assert changed and all("language_model" in n and "_proj" in n for n in changed)
+
+
+@pytest.mark.parametrize("family", ["qwen2-vl", "qwen2.5-vl", "qwen3-vl"])
+def test_grpo_scores_completions_as_evaluation_would(tiny_models, data, tmp_path, family):
+    """What GRPO optimises is what evaluation decodes: TRL's loss-path log-probs (prompts of several image
+    sizes, left-padded into one batch, completions right-padded) equal a forward of each prompt alone,
+    unpadded, with the completion appended; and each prompt is token for token the one evaluation builds
+    for the same record. A mismatch (padding, the 3-D rope positions, token types) would train a policy other
+    than the one `groundrl eval` runs."""
+    from groundrl.eval.runner import _prompt
+    from groundrl.eval.suites import load_data
+    from groundrl.train.data import processor_family
+
+    cfg = grpo_cfg(tiny_models, data, tmp_path / "grpo")
+    trainer = grpo.build_trainer(replace(cfg, model=str(tiny_models[family])))
+    processor, model = trainer.processing_class, trainer.model
+    seen = processor_family(get_family(family), processor)
+    records = load_data(data)[0].records
+    g = trainer.args.num_generations
+    picks = [0, 1, 2, 3]
+    assert len({tuple(records[i].image_sizes[0]) for i in picks}) > 1, "prompts of one length would not pad"
+    trainer.model.train()
+    out = trainer._generate_and_score_completions([trainer.train_dataset[i] for i in picks for _ in range(g)])
+    ids_BT = torch.cat([out["prompt_ids"], out["completion_ids"]], 1)
+    mask_BT = torch.cat([out["prompt_mask"], out["completion_mask"]], 1)
+    forward = {k: out.get(k) for k in ("pixel_values", "image_grid_thw", "num_images", "mm_token_type_ids")}
+    model.eval()
+    with torch.no_grad():
+        batched_BT = trainer._get_per_token_logps_and_entropies(
+            model, ids_BT, mask_BT, out["completion_ids"].size(1), **forward
+        )[0]
+        for row, i in enumerate(p for p in picks for _ in range(g)):
+            prompt_ids = out["prompt_ids"][row][out["prompt_mask"][row].bool()]
+            evaluation = _prompt(records[i], seen, None)
+            text = processor.apply_chat_template(evaluation.messages, add_generation_prompt=True, tokenize=False)
+            assert processor(text=[text], images=evaluation.images)["input_ids"][0] == prompt_ids.tolist()
+            row_data = trainer.train_dataset[i]
+            text = processor.apply_chat_template(row_data["prompt"], add_generation_prompt=True, tokenize=False)
+            alone = processor(text=[text], images=row_data["images"], return_tensors="pt")
+            n = int(out["completion_mask"][row].sum())
+            alone_ids = torch.cat([alone.pop("input_ids")[0], out["completion_ids"][row][:n]])[None]
+            alone.pop("attention_mask")
+            if "mm_token_type_ids" in alone:  # the completion's tokens are text
+                alone["mm_token_type_ids"] = torch.nn.functional.pad(alone["mm_token_type_ids"], (0, n))
+            logits_T = model(input_ids=alone_ids, **alone).logits[0, -n - 1 : -1].float()
+            logps_T = torch.log_softmax(logits_T, -1).gather(1, alone_ids[0, -n:, None])[:, 0]
+            assert torch.allclose(logps_T, batched_BT[row, :n], atol=1e-4), (family, row)
