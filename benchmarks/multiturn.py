@@ -10,12 +10,18 @@ record's image. The model still generates every turn, with every crop in its pro
 that of real trajectories of these lengths, only the words are scripted.
 
     python benchmarks/multiturn.py [--records 16] [--in-flight 16] [--max-new-tokens 128] [--repeats 3]
-        [--max-pixels 200704] [--threads 1]
+        [--max-pixels 200704] [--threads 1] [--engine transformers|vllm-server]
+
+`--engine vllm-server` is ViGoRL's evaluation setting exactly: a `vllm serve` of the model (`.venv-vllm`,
+`make vllm-env`; CPU here) and GroundRL's openai engine, one trajectory's synchronous request at a time
+against N trajectories' requests in flight together (the server batches them and reuses each
+conversation's cached prefix from turn to turn: vLLM's prefix caching, on by default).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import platform
@@ -29,10 +35,12 @@ import torch
 
 from groundrl.engines.base import Generation, Prompt, Sampling
 from groundrl.engines.hf import TransformersEngine
+from groundrl.engines.openai_engine import OpenAIEngine
 from groundrl.eval.metrics import read_predictions
 from groundrl.eval.runner import EvalConfig, run_eval
 from groundrl.models.tiny import TinySpec, make_tiny
 from groundrl.synth import SynthOptions, generate
+from vllm_cpu import vllm_server
 
 MAX_CALLS = 4
 SIDES = {  # name: (trajectories in flight, or None for --in-flight; the engine's vision cache in MiB)
@@ -41,6 +49,11 @@ SIDES = {  # name: (trajectories in flight, or None for --in-flight; the engine'
     "batched, no cache": (None, 0),
     "batched": (None, 1024),
 }
+SERVER_SIDES = {"one at a time": (1, 0), "batched": (None, 0)}  # the server keeps its own caches
+SERVER_ARGS = [  # whole prefills (vLLM 0.32's CPU build crashes on a split seeded one), 5 images a prompt
+    *("--max-num-batched-tokens", "65536", "--max-num-seqs", "64"),
+    *("--limit-mm-per-prompt", json.dumps({"image": 5})),
+]
 
 
 def tool_call(x: int, y: int) -> str:
@@ -71,7 +84,7 @@ class ScriptedCalls:
 
 def timed_run(cfg: EvalConfig, out: Path, engine: ScriptedCalls) -> tuple[float, list[dict]]:
     """The seconds of one eval run and its predictions; the engine's cache starts empty, as in a new run."""
-    if engine.engine.vision_cache is not None:
+    if getattr(engine.engine, "vision_cache", None) is not None:
         engine.engine.vision_cache.clear()
     started = time.perf_counter()
     run_eval(cfg, out, engine=engine, overwrite=True)
@@ -88,18 +101,25 @@ def main() -> None:
         "--max-pixels", type=int, default=256 * 28 * 28, help="the processor's bound (0: Qwen2.5-VL's, 12.8 MP)"
     )
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the sides are compared by ratio)")
+    parser.add_argument("--engine", choices=["transformers", "vllm-server"], default="transformers")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    with tempfile.TemporaryDirectory() as tmp:
+    sides = SIDES if args.engine == "transformers" else SERVER_SIDES
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         tmp = Path(tmp)
         model = make_tiny("qwen2.5-vl", tmp / "model", TinySpec(max_pixels=args.max_pixels or None))
         data = generate("rec", args.records, tmp / "data", seed=11, opts=SynthOptions(min_size=448, max_size=640))
         base = EvalConfig(model=str(model), data=str(data), tools="zoom", max_new_tokens=args.max_new_tokens)
-        in_flight = {name: n or args.in_flight for name, (n, _) in SIDES.items()}
-        engines = {
-            name: TransformersEngine(model, batch_size=in_flight[name], device="cpu", vision_cache_mib=mib)
-            for name, (_, mib) in SIDES.items()
-        }
+        in_flight = {name: n or args.in_flight for name, (n, _) in sides.items()}
+        if args.engine == "transformers":
+            engines = {
+                name: TransformersEngine(model, batch_size=in_flight[name], device="cpu", vision_cache_mib=mib)
+                for name, (_, mib) in sides.items()
+            }
+        else:
+            url, ready_s = stack.enter_context(vllm_server(model, tmp / "vllm.log", port=8766, extra=SERVER_ARGS))
+            print(f"vLLM server ready in {ready_s:.0f} s")
+            engines = {name: OpenAIEngine("tiny", [url], max_in_flight=n) for name, n in in_flight.items()}
         seconds: dict[str, list[float]] = {name: [] for name in in_flight}
         answers, rounds, turns = {}, {}, 0
         for name, n in in_flight.items():  # warm-up: two records each, not counted
@@ -114,6 +134,7 @@ def main() -> None:
                 rounds[name] = engine.rounds
                 turns = sum(len(r["trajectories"][0]["turns"]) for r in rows)
     print(f"machine: {platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"engine: {args.engine}")
     print(
         f"{args.records} records, {turns} turns (0-{MAX_CALLS} zoom-ins each, qa preset 672 px crops), "
         f"{args.max_new_tokens} new tokens per turn, max_pixels {args.max_pixels or 'default'}, "
@@ -128,10 +149,12 @@ def main() -> None:
         "batched, no cache": f"{args.in_flight} in flight, no cache",
         "batched": f"{args.in_flight} in flight, vision cache",
     }
+    if args.engine != "transformers":
+        labels = {"one at a time": "one trajectory at a time (ViGoRL)", "batched": f"{args.in_flight} in flight"}
     for name, label in labels.items():
         s = statistics.median(seconds[name])
         print(f"| {label} | {len(rounds[name])} | {s:.2f} | {args.records / s:.2f} | {one / s:.2f}x |")
-    for name in ("one at a time, cache", "batched, no cache", "batched"):
+    for name in [n for n in labels if n != "one at a time"]:
         differ = [i for i in answers[name] if answers[name][i] != answers["one at a time"][i]]
         print(f"final answers of {labels[name]!r} that differ from one at a time: {len(differ)} of {args.records}")
 
