@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForImageTextToText, AutoProcessor
+from transformers import AutoModelForImageTextToText, AutoProcessor, StoppingCriteriaList, StopStringCriteria
 
 from groundrl.engines.base import Generation, Prompt, Sampling, cut_at_stop
 from groundrl.engines.vision_cache import CachedImageProcessor, VisionCache
@@ -80,6 +80,7 @@ class TransformersEngine:
         self.processor.tokenizer.padding_side = "left"
         self.batch_size = batch_size
         self.vision_cache = VisionCache(vision_cache_mib * 2**20) if vision_cache_mib > 0 else None
+        self._stop_criteria: dict[tuple[str, ...], StopStringCriteria] = {}
         if self.vision_cache is not None:
             self.processor.image_processor = CachedImageProcessor(self.processor.image_processor, self.vision_cache)
 
@@ -94,6 +95,14 @@ class TransformersEngine:
         for start in range(0, len(prompts), self.batch_size):
             results.extend(self._generate_batch(prompts[start : start + self.batch_size], sampling))
         return results
+
+    def stop_criteria(self, stop: tuple[str, ...]) -> StopStringCriteria:
+        """`generate`'s stop-string check for `stop`, built once per engine and reused (it holds no state
+        between calls). Passing `stop_strings` instead rebuilds it on every call from the whole vocabulary:
+        0.24 s a call for a 151,643-token one (Qwen's size), the first 0.77 s (benchmarks/stop_strings.py)."""
+        if stop not in self._stop_criteria:
+            self._stop_criteria[stop] = StopStringCriteria(self.processor.tokenizer, list(stop))
+        return self._stop_criteria[stop]
 
     def _texts(self, prompts: list[Prompt]) -> list[str]:
         return [
@@ -129,7 +138,7 @@ class TransformersEngine:
         if self.vision_cache is not None and flat:
             batch = self.vision_cache.encode(self.model, batch)
         if stop:
-            kwargs |= {"stop_strings": list(stop), "tokenizer": self.processor.tokenizer}
+            kwargs["stopping_criteria"] = StoppingCriteriaList([self.stop_criteria(stop)])
         out_BT = self.model.generate(**batch, **kwargs)
         new_BT = out_BT[:, batch["input_ids"].shape[1] :]
         pad_id = self.processor.tokenizer.pad_token_id
