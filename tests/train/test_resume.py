@@ -96,18 +96,11 @@ def assert_killed(proc: subprocess.Popen) -> None:
     assert proc.returncode == -signal.SIGKILL, stderr[-3000:]
 
 
-def metrics(out: Path, kind: str, resumed_at: int | None = None) -> list[dict]:
-    """metrics.jsonl without SUMMARY. SFT's cumulative `num_tokens` becomes the tokens of each step, counted
-    from 0 again after `resumed_at`: TRL's SFTTrainer keeps that counter outside the checkpoint (GRPO's is
-    the Trainer state's `num_input_tokens_seen`, which a resume restores)."""
+def metrics(out: Path) -> list[dict]:
+    """metrics.jsonl without SUMMARY. The cumulative `num_tokens` stays: SFT's counter lives outside the
+    Trainer's state in TRL, and the checkpoint keeps it (`common.keep_token_count`); GRPO's is the state's."""
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    rows = [{k: v for k, v in row.items() if k not in SUMMARY} for row in rows]
-    before = 0
-    for row in rows:
-        if kind == "sft" and "num_tokens" in row:
-            before = 0 if row["step"] - 1 == resumed_at else before
-            row["num_tokens"], before = row["num_tokens"] - before, row["num_tokens"]
-    return rows
+    return [{k: v for k, v in row.items() if k not in SUMMARY} for row in rows]
 
 
 def weights(out: Path) -> dict[str, torch.Tensor]:
@@ -149,7 +142,7 @@ def test_sigkill_then_resume_ends_where_an_uninterrupted_run_ends(tiny_models, d
     assert_killed(proc)
     assert (killed / f"checkpoint-{SAVE}" / COMPLETE).exists()
     assert not (killed / f"checkpoint-{STEPS}").exists(), "the kill should land before the end"
-    assert max(r["step"] for r in metrics(killed, kind)) == SAVE + 1, "the killed run logged a step past its checkpoint"
+    assert max(r["step"] for r in metrics(killed)) == SAVE + 1, "the killed run logged a step past its checkpoint"
 
     run_cli(kind, str(config), f"output_dir={killed}", "--resume", check=True)
 
@@ -164,9 +157,9 @@ def test_sigkill_then_resume_ends_where_an_uninterrupted_run_ends(tiny_models, d
     adam = optimizer_difference(clean / "checkpoint-6", killed / "checkpoint-6")
     assert adam <= 1e-6, adam
     # The data position and the RNG: steps 4-6 saw the same samples and drew the same numbers, so every logged
-    # number agrees (loss, grad norm, rewards, token counts); the step-4 line of the killed run was dropped.
-    assert metrics(killed, kind, resumed_at=SAVE) == metrics(clean, kind)
-    assert [r["step"] for r in metrics(clean, kind) if "loss" in r] == list(range(1, STEPS + 1))
+    # number agrees (loss, grad norm, rewards, the running token count); the killed run's step-4 line was dropped.
+    assert metrics(killed) == metrics(clean)
+    assert [r["step"] for r in metrics(clean) if "loss" in r] == list(range(1, STEPS + 1))
     assert rng_states(clean / "checkpoint-6") == rng_states(killed / "checkpoint-6")
 
 

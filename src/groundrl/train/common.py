@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from groundrl.train.models import LoraOptions
 
 log = logging.getLogger(__name__)
 COMPLETE = "GROUNDRL_COMPLETE"
+TOKENS = "groundrl_tokens.json"  # in a checkpoint: the tokens trained on so far (TRL's SFT `num_tokens`)
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
 
@@ -93,10 +95,12 @@ def _number(value: Any) -> Any:
 
 
 class RunLog(TrainerCallback):
-    """Appends every log to output_dir/metrics.jsonl and marks each checkpoint complete once written."""
+    """Appends every log to output_dir/metrics.jsonl and marks each checkpoint complete once written, after
+    writing into it the token count that `tokens` reads (when set: see `keep_token_count`)."""
 
     def __init__(self, output_dir: str) -> None:
         self.path = Path(output_dir) / "metrics.jsonl"
+        self.tokens: Callable[[], int] | None = None
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs and state.is_world_process_zero:
@@ -107,6 +111,8 @@ class RunLog(TrainerCallback):
         if state.is_world_process_zero:
             folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             if folder.is_dir():
+                if self.tokens is not None:
+                    (folder / TOKENS).write_text(json.dumps({"num_tokens": self.tokens()}))
                 (folder / COMPLETE).write_text(str(state.global_step))
                 os.sync()
 
@@ -144,6 +150,7 @@ def train_and_save(trainer: Any, cfg: TrainCommon) -> Any:
         ResumeError: the checkpoint to resume from holds no weights that fit the model (before any step).
     """
     checkpoint = resume_point(cfg)
+    keep_token_count(trainer, checkpoint)
     if checkpoint is not None:
         # transformers' own resume misses save_pretrained's names: restore the weights by them (checkpoints.py)
         trainer.add_callback(RestoreWeights(checkpoint, saved_weights(trainer.model, checkpoint)))
@@ -152,6 +159,21 @@ def train_and_save(trainer: Any, cfg: TrainCommon) -> Any:
     trainer.save_model(cfg.output_dir)
     trainer.processing_class.save_pretrained(cfg.output_dir)
     return trainer
+
+
+def keep_token_count(trainer: Any, checkpoint: str | None) -> None:
+    """TRL's SFTTrainer counts the tokens it has trained on (`num_tokens` in the logs) outside the Trainer's
+    state, so a resumed run counted from 0 again. Each checkpoint now keeps the count (RunLog writes TOKENS)
+    and a resume starts from it, so the resumed log reads as an uninterrupted run's. A checkpoint without
+    the file (written before this) resumes with the count at 0, as before."""
+    if not hasattr(trainer, "_total_train_tokens"):
+        return
+    for callback in trainer.callback_handler.callbacks:
+        if isinstance(callback, RunLog):
+            callback.tokens = lambda: int(trainer._total_train_tokens)
+    saved = Path(checkpoint) / TOKENS if checkpoint is not None else None
+    if saved is not None and saved.exists():
+        trainer._total_train_tokens = json.loads(saved.read_text())["num_tokens"]
 
 
 def resume_point(cfg: TrainCommon) -> str | None:
