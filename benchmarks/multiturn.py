@@ -12,10 +12,11 @@ that of real trajectories of these lengths, only the words are scripted.
     python benchmarks/multiturn.py [--records 16] [--in-flight 16] [--max-new-tokens 128] [--repeats 3]
         [--max-pixels 200704] [--threads 1] [--engine transformers|vllm-server]
 
-`--engine vllm-server` is ViGoRL's evaluation setting exactly: a `vllm serve` of the model (`.venv-vllm`,
+`--engine vllm-server` calls the model as ViGoRL's code does, through a `vllm serve` of it (`.venv-vllm`,
 `make vllm-env`; CPU here) and GroundRL's openai engine, one trajectory's synchronous request at a time
 against N trajectories' requests in flight together (the server batches them and reuses each
-conversation's cached prefix from turn to turn: vLLM's prefix caching, on by default).
+conversation's cached prefix from turn to turn: vLLM's prefix caching, on by default). Every timed run
+starts with the server's prefix and multimodal caches emptied, as a new evaluation would.
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ import argparse
 import contextlib
 import dataclasses
 import json
+import os
 import platform
 import statistics
 import tempfile
 import time
+import urllib.request
 import zlib
 from pathlib import Path
 
@@ -51,7 +54,7 @@ SIDES = {  # name: (trajectories in flight, or None for --in-flight; the engine'
 }
 SERVER_SIDES = {"one at a time": (1, 0), "batched": (None, 0)}  # the server keeps its own caches
 SERVER_ARGS = [  # whole prefills (vLLM 0.32's CPU build crashes on a split seeded one), 5 images a prompt
-    *("--max-num-batched-tokens", "65536", "--max-num-seqs", "64"),
+    *("--max-num-batched-tokens", "65536", "--max-num-seqs", "256"),
     *("--limit-mm-per-prompt", json.dumps({"image": 5})),
 ]
 
@@ -82,10 +85,21 @@ class ScriptedCalls:
         return outputs
 
 
+def reset_server_caches(base_url: str) -> None:
+    """Empty a vLLM server's prefix and multimodal caches (its dev routes, VLLM_SERVER_DEV_MODE=1), so that
+    a run does not reuse the conversations an earlier run left there."""
+    root = base_url.removesuffix("/v1")
+    for route in ("reset_prefix_cache", "reset_mm_cache"):
+        urllib.request.urlopen(urllib.request.Request(f"{root}/{route}", method="POST"), timeout=30).read()
+
+
 def timed_run(cfg: EvalConfig, out: Path, engine: ScriptedCalls) -> tuple[float, list[dict]]:
-    """The seconds of one eval run and its predictions; the engine's cache starts empty, as in a new run."""
+    """The seconds of one eval run and its predictions; the engine's caches start empty, as in a new run."""
     if getattr(engine.engine, "vision_cache", None) is not None:
         engine.engine.vision_cache.clear()
+    if isinstance(engine.engine, OpenAIEngine):
+        for url in engine.engine.base_urls:
+            reset_server_caches(url)
     started = time.perf_counter()
     run_eval(cfg, out, engine=engine, overwrite=True)
     return time.perf_counter() - started, read_predictions(out / "predictions.jsonl")
@@ -117,6 +131,7 @@ def main() -> None:
                 for name, (_, mib) in sides.items()
             }
         else:
+            os.environ["VLLM_SERVER_DEV_MODE"] = "1"  # the cache-reset routes, for runs that start cold
             url, ready_s = stack.enter_context(vllm_server(model, tmp / "vllm.log", port=8766, extra=SERVER_ARGS))
             print(f"vLLM server ready in {ready_s:.0f} s")
             engines = {name: OpenAIEngine("tiny", [url], max_in_flight=n) for name, n in in_flight.items()}
