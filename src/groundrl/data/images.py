@@ -109,11 +109,20 @@ def load_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.
         ImageProblem: as check_image.
     """
     with _open(path, max_pixels) as image:
-        try:
-            oriented = ImageOps.exif_transpose(image)
-            return oriented.convert("RGB")
-        except (OSError, SyntaxError, ValueError) as e:
-            raise ImageProblem("truncated_image", f"image is truncated or corrupt ({e}): {path}") from e
+        return decode_oriented(image, path)
+
+
+def decode_oriented(image: Image.Image, path: str | Path) -> Image.Image:
+    """An opened image (`open_header`) decoded as RGB with its EXIF orientation applied: the frame every
+    reader of images (files, the server's uploads) gives the model; `path` names it in errors.
+
+    Raises:
+        ImageProblem: truncated_image.
+    """
+    try:
+        return ImageOps.exif_transpose(image).convert("RGB")
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageProblem("truncated_image", f"image is truncated or corrupt ({e}): {path}") from e
 
 
 def to_model_coords(coords: Sequence[float], width: int, height: int, family: AnswerFrames) -> list[float]:

@@ -52,8 +52,8 @@ def build_messages(record: Record, family: Family, template: str | None = None) 
     ['Find the dog.', '<img>']
     """
     text = grounding_prompt(record, family, template)
-    if text.count(IMAGE_TOKEN) > 1:
-        raise ImagePlacementError(f"{text.count(IMAGE_TOKEN)} {IMAGE_TOKEN} markers in the prompt; one places them all")
+    if problem := template_problem(text):  # the template's markers and any the expression brought
+        raise ImagePlacementError(problem)
     if IMAGE_TOKEN in text:
         before, _, after = text.partition(IMAGE_TOKEN)
         images: list[dict[str, Any]] = [{"type": "image"} for _ in record.images]

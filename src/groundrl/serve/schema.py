@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi.responses import JSONResponse
-from PIL import Image, ImageOps
+from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
-from groundrl.data.images import ImageProblem, open_header
+from groundrl.data.images import ImageProblem, decode_oriented, open_header
 from groundrl.engines.base import Prompt, Sampling
 
 MAX_STOP_STRINGS = 4
@@ -143,8 +143,8 @@ def to_sampling(body: ChatRequest, limits: ServeLimits) -> tuple[Sampling, int]:
 
 def decode_image(url: str, max_pixels: int) -> Image.Image:
     """An image from a base64 data URL, refused from its header (before decoding) when it has too many pixels;
-    RGB with its EXIF orientation applied, as `data.images.load_image` reads files, so that a phone photo's
-    answer is in the frame of the image as displayed, the same frame evaluation and training use."""
+    RGB with its EXIF orientation applied by the decoder files go through (`data.images.decode_oriented`), so
+    that a phone photo's answer is in the frame evaluation and training use."""
     if not url.startswith("data:image/") or ";base64," not in url:
         raise BadRequest("images must be base64 data URLs (data:image/...;base64,...)", code="bad_image")
     try:
@@ -156,9 +156,11 @@ def decode_image(url: str, max_pixels: int) -> Image.Image:
     except ImageProblem as e:
         raise BadRequest(str(e), code="image_too_large" if e.reason == "image_too_large" else "bad_image") from e
     try:
-        return ImageOps.exif_transpose(image).convert("RGB")
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        raise BadRequest(f"truncated image: {e}", code="bad_image") from e
+        return decode_oriented(image, "data URL")
+    except ImageProblem as e:
+        raise BadRequest(str(e), code="bad_image") from e
+    except Image.DecompressionBombError as e:
+        raise BadRequest(f"image too large to decode: {e}", code="bad_image") from e
 
 
 def check_sizes(messages: list[dict[str, Any]], limits: ServeLimits) -> None:
