@@ -242,3 +242,18 @@ def test_an_adapter_of_another_shape_refuses(tiny_models, tmp_path):
     model = get_peft_model(base, peft_config(LoraOptions(enabled=True, r=4)))
     with pytest.raises(ResumeError, match=r"does not fit the model: \d+ mismatched_keys \(e\.g\. base_model\."):
         saved_weights(model, tmp_path / "checkpoint-3")
+
+
+@pytest.mark.parametrize("content", ["{not json", '{"tokens": 3}', '{"num_tokens": "many"}'])
+def test_an_unreadable_token_count_is_logged_and_the_resume_goes_on(tmp_path, caplog, content):
+    """The token count is a metric: a damaged one restarts it at 0 with a warning naming the file."""
+    from types import SimpleNamespace
+
+    from groundrl.train.common import TOKENS, keep_token_count
+
+    (tmp_path / TOKENS).write_text(content)
+    trainer = SimpleNamespace(_total_train_tokens=0, callback_handler=SimpleNamespace(callbacks=[]))
+    with caplog.at_level("WARNING"):
+        keep_token_count(trainer, str(tmp_path))
+    assert trainer._total_train_tokens == 0
+    assert f"{tmp_path / TOKENS} is unreadable" in caplog.text

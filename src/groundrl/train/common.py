@@ -165,15 +165,19 @@ def keep_token_count(trainer: Any, checkpoint: str | None) -> None:
     """TRL's SFTTrainer counts the tokens it has trained on (`num_tokens` in the logs) outside the Trainer's
     state, so a resumed run counted from 0 again. Each checkpoint now keeps the count (RunLog writes TOKENS)
     and a resume starts from it, so the resumed log reads as an uninterrupted run's. A checkpoint without
-    the file (written before this) resumes with the count at 0, as before."""
+    the file (written before this), or with an unreadable one (logged), resumes with the count at 0."""
     if not hasattr(trainer, "_total_train_tokens"):
         return
     for callback in trainer.callback_handler.callbacks:
         if isinstance(callback, RunLog):
             callback.tokens = lambda: int(trainer._total_train_tokens)
     saved = Path(checkpoint) / TOKENS if checkpoint is not None else None
-    if saved is not None and saved.exists():
-        trainer._total_train_tokens = json.loads(saved.read_text())["num_tokens"]
+    if saved is None or not saved.exists():
+        return
+    try:
+        trainer._total_train_tokens = int(json.loads(saved.read_text())["num_tokens"])
+    except (OSError, ValueError, KeyError, TypeError) as e:  # a metric: it never stops a resume
+        log.warning("resume: %s is unreadable (%s); num_tokens counts from 0 again", saved, e)
 
 
 def resume_point(cfg: TrainCommon) -> str | None:
