@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections import Counter
 
 import pytest
@@ -17,7 +18,17 @@ from groundrl.data.records import read_records
 from groundrl.models.families import FAMILIES
 from groundrl.synth import ChainOptions, SynthOptions, VisualSearchOptions, example_rng, generate
 from groundrl.synth.scene import COLOURS
-from groundrl.synth.visual_search import legibility, make_scene, tool_point
+from groundrl.synth.visual_search import (
+    DIRECT_TEXT,
+    RING_INK,
+    centre_point,
+    legibility,
+    make_scene,
+    min_contrast,
+    render_scene,
+    tool_point,
+)
+from groundrl.tools.env import tool_system_text
 from groundrl.tools.zoom import CROP_TEXT, Observation, ZoomPreset, parse_tool_call, zoom
 from helpers import run_cli
 
@@ -164,3 +175,86 @@ def test_letters_and_colours_are_spread(tmp_path):
     path = generate("visual_search", 40, tmp_path, seed=2, opts=dataclasses.replace(SMALL, ask="colour"))
     answers = Counter(r.answer for r in read_records(path))
     assert len(answers) == len(COLOURS) and max(answers.values()) <= 14  # no colour dominates
+
+
+DOTS = VisualSearchOptions(
+    min_size=1024, max_size=1024, min_target=8, max_target=8, min_distractors=150, max_distractors=250, ask="dot"
+)
+
+
+@pytest.mark.parametrize("place", ["anywhere", "centre"])
+def test_a_dot_question_asks_for_the_ringed_dot_which_alone_is_near_the_ring(tmp_path, place):
+    opts = dataclasses.replace(DOTS, place=place)
+    path = generate("visual_search", 8, tmp_path, seed=3, opts=opts)
+    for i, record in enumerate(read_records(path)):
+        scene = make_scene(example_rng(3, i), opts)
+        target = scene.target_item.shape
+        assert record.boxes == [list(target.box)] and record.answer == target.colour
+        assert record.choices.count(record.answer) == 1 and "inside the black ring" in record.question
+        assert len(scene.items) > 100  # dots of every colour all over the image
+        cx, cy = target.center
+        others = [item.shape.center for item in scene.items[1:]]
+        assert min(math.dist((cx, cy), c) for c in others) > scene.ring + 2 * 8  # one dot in a crop at the ring
+        if place == "centre":
+            assert abs(cx - scene.width / 2) <= 8 and abs(cy - scene.height / 2) <= 8
+        image = Image.open(tmp_path / record.images[0]).convert("RGB")
+        assert image.getpixel((int(cx), int(cy))) == COLOURS[target.colour]
+        assert image.getpixel((int(cx + scene.ring), int(cy))) == RING_INK  # the ring, drawn inward from r
+    places = {make_scene(example_rng(3, i), DOTS).target_item.shape.center for i in range(8)}
+    assert max(abs(x - 512) for x, _ in places) > 100  # anywhere means anywhere
+
+
+def test_the_dot_colour_is_lost_after_the_downscale_and_restored_in_the_crop():
+    """Renders that differ only in the ringed dot's colour, compared inside one patch (16 x 16 px of what the
+    model is shown, the unit its vision tower embeds) around the dot: as the tiny model sees the image
+    (128 px, 8x smaller) the dot is a blended pixel of that patch, in the zoom crop at the centre it fills
+    the patch."""
+    family = dataclasses.replace(FAMILIES["qwen3-vl"], min_pixels=128 * 128, max_pixels=128 * 128)
+    preset = ZoomPreset(4, 128)  # +-4 seen px = +-32 original px -> 128 px: 2x the original
+
+    def patch(x: float, y: float) -> list[float]:
+        return [x - 8, y - 8, x + 8, y + 8]
+
+    for i in range(3):
+        scene = make_scene(example_rng(4, i), dataclasses.replace(DOTS, place="centre"))
+        renders = []
+        for colour in ["red", "green", "blue", "yellow"]:
+            items = list(scene.items)
+            items[0] = dataclasses.replace(items[0], shape=dataclasses.replace(items[0].shape, colour=colour))
+            renders.append(render_scene(dataclasses.replace(scene, items=tuple(items))).convert("RGB"))
+        cx, cy = scene.target_item.shape.center
+        seen = [im.resize(family.input_size(*im.size), Image.Resampling.BICUBIC) for im in renders]
+        crops = [zoom(im, centre_point(scene.width, scene.height, family), family, preset) for im in renders]
+        x0, y0, x1, _ = crops[0].window
+        k = crops[0].image.width / (x1 - x0)
+        assert min_contrast(seen, patch(cx / 8, cy / 8)) < 1.0  # grey levels, over the patch
+        assert min_contrast([c.image for c in crops], patch((cx - x0) * k, (cy - y0) * k)) > 20.0
+
+
+def test_chains_can_look_at_the_centre_and_some_answer_directly(tmp_path):
+    out = tmp_path / "vs"
+    run_cli(
+        "synth", "--task", "visual_search", "--ask", "dot", "--place", "centre", "--n", "40", "--out", str(out),
+        "--min-size", "1024", "--max-size", "1024", "--min-target", "8", "--max-target", "8", "--chains",
+        "--family", "qwen3-vl", "--min-pixels", "16384", "--max-pixels", "16384", "--crop-half", "4",
+        "--crop-size", "128", "--look", "centre", "--direct", "0.5", "--system", "tools", check=True,
+    )  # fmt: skip
+    assert "40 accepted, 0 rejected" in run_cli("data", "validate", str(out / "chains.jsonl"), check=True).stdout
+    chains = read_records(out / "chains.jsonl")
+    direct = [c for c in chains if len(c.messages) == 3]
+    assert 10 <= len(direct) <= 30  # about half, chosen per record id
+    for chain in chains:
+        assert chain.messages[0] == {"role": "system", "content": tool_system_text(FAMILIES["qwen3-vl"])}
+        answer = f"<answer> {chain.answer} </answer>"
+        if chain in direct:
+            assert chain.messages[2]["content"] == f"<think>\n{DIRECT_TEXT}\n</think>\n{answer}"
+            assert len(chain.images) == 1 and chain.meta["tool_point"] is None
+        else:
+            assert parse_tool_call(chain.messages[2]["content"]).point == (500, 500)  # Qwen3-VL's centre
+            assert chain.messages[4]["content"].endswith(answer) and len(chain.images) == 2
+    again = ChainOptions(FAMILIES["qwen3-vl"], direct=0.5)
+    assert [again.answers_directly(c.id) for c in chains] == [c in direct for c in chains]
+    result = run_cli("synth", "--task", "visual_search", "--out", str(out), "--chains", "--look", "middle")
+    assert result.returncode == 2 and "look must be one of target, centre" in result.stderr
+    result = run_cli("synth", "--task", "visual_search", "--out", str(out), "--place", "centre")
+    assert result.returncode == 2 and "place='centre' is implemented for ask='dot' only" in result.stderr

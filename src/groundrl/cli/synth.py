@@ -21,14 +21,19 @@ def _set(**values: object) -> dict[str, object]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-def _chain_options(family: str, bounds: dict[str, object], preset: str, window: dict[str, object]) -> ChainOptions:
+def _chain_options(
+    family: str, bounds: dict[str, object], preset: str, window: dict[str, object], look: str, direct: float
+) -> ChainOptions:
     """The family with the processor's pixel bounds, and the zoom preset with its window overrides."""
     if family not in FAMILIES:
         fail(f"--family: unknown family {family!r}; expected one of {', '.join(FAMILIES)}")
     if preset not in PRESETS:
         fail(f"--preset: unknown zoom preset {preset!r}; expected one of {', '.join(PRESETS)}")
     zoom = dataclasses.replace(PRESETS[preset], **window)
-    return ChainOptions(dataclasses.replace(FAMILIES[family], **bounds), zoom)
+    try:
+        return ChainOptions(dataclasses.replace(FAMILIES[family], **bounds), zoom, look=look, direct=direct)
+    except ValueError as e:
+        fail(f"--look: {e}")
 
 
 def synth(
@@ -45,7 +50,10 @@ def synth(
     grid: Annotated[
         int, typer.Option(min=0, help="Snap shapes to cells of this many pixels (rec, multi_image); 0: free.")
     ] = 0,
-    ask: Annotated[str, typer.Option(help="visual_search: 'letter' or 'colour' questions.")] = "letter",
+    ask: Annotated[str, typer.Option(help="visual_search: 'letter', 'colour' or 'dot' questions.")] = "letter",
+    place: Annotated[
+        str, typer.Option(help="visual_search: where the target is, 'anywhere' or 'centre' (ask dot).")
+    ] = "anywhere",
     choices: Annotated[int, typer.Option(min=0, help="visual_search: options per question; 0: short answer.")] = 4,
     min_target: Annotated[int | None, typer.Option(help="visual_search: smallest shape side (px; 16).")] = None,
     max_target: Annotated[int | None, typer.Option(help="visual_search: largest shape side (px; 24).")] = None,
@@ -60,6 +68,14 @@ def synth(
     preset: Annotated[str, typer.Option(help=f"Chains: zoom preset, one of {', '.join(PRESETS)}.")] = "qa",
     crop_half: Annotated[int | None, typer.Option(min=1, help="Chains: window half side in seen pixels.")] = None,
     crop_size: Annotated[int | None, typer.Option(min=8, help="Chains: crop side in pixels.")] = None,
+    look: Annotated[str, typer.Option(help="Chains: tool call at the 'target' or the image's 'centre'.")] = "target",
+    system: Annotated[
+        str | None,
+        typer.Option(help="Chains: system turn; 'tools': the tool schema GRPO rollouts show; '': none."),
+    ] = None,
+    direct: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Chains: fraction that answer from the full image, no tool.")
+    ] = 0.0,
 ) -> None:
     """Generate synthetic grounding data: shapes (rec), multi_image, gui screenshots, region_qa or
     visual_search (a small target in a large image; see docs/synthetic-data.md)."""
@@ -75,13 +91,18 @@ def synth(
         knobs = _set(min_target=min_target, max_target=max_target)
         knobs |= _set(min_distractors=min_distractors, max_distractors=max_distractors)
         try:
-            opts = VisualSearchOptions(**sizes, **knobs, ask=ask, choices=choices)
+            opts = VisualSearchOptions(**sizes, **knobs, ask=ask, choices=choices, place=place)
         except ValueError as e:
             fail(f"--task visual_search: {e}")
     else:
         opts = SynthOptions(**sizes, grid=grid)
     bounds, window = _set(min_pixels=min_pixels, max_pixels=max_pixels), _set(half=crop_half, size=crop_size)
-    chain = _chain_options(family, bounds, preset, window) if chains else None
+    chain = _chain_options(family, bounds, preset, window, look, direct) if chains else None
+    if chain is not None and system is not None:
+        from groundrl.tools.env import TOOLS_SYSTEM, tool_system_text  # transformers' template renderer: lazy
+
+        text = tool_system_text(chain.family) if system == TOOLS_SYSTEM else system
+        chain = dataclasses.replace(chain, system=text)
     try:
         path = generate(task, n, out, seed=seed, opts=opts, chains=chain)
     except ValueError as e:  # a target under one unit of the family's frame

@@ -62,12 +62,12 @@ def place_shapes(
         side = rng.randint(lo, hi)
         x1, y1 = rng.randint(0, width - side), rng.randint(0, height - side)
         box = (x1, y1, x1 + side, y1 + side)
-        if all(_apart(box, s.box, gap) for s in shapes):
+        if all(apart(box, s.box, gap) for s in shapes):
             shapes.append(Shape(rng.choice(kinds), rng.choice(colours), box))
     return shapes
 
 
-def _apart(a: tuple[int, ...], b: tuple[int, ...], gap: int) -> bool:
+def apart(a: tuple[int, ...], b: tuple[int, ...], gap: int) -> bool:
     return a[2] + gap <= b[0] or b[2] + gap <= a[0] or a[3] + gap <= b[1] or b[3] + gap <= a[1]
 
 

@@ -1,12 +1,17 @@
 """Visual search: a large image, a small target among distractors, a question answerable only up close.
 
-Every shape carries a letter. Two kinds of question (`VisualSearchOptions.ask`):
-- letter: "What letter is on the red square?" The target is found at any size (its colour and kind are
-  unique), but its letter must be read;
+Three kinds of question (`VisualSearchOptions.ask`):
+- letter: every shape carries a letter. "What letter is on the red square?" The target is found at any size
+  (its colour and kind are unique), but its letter must be read;
 - colour: "What colour is the shape marked K?" The colours are seen at any size, but which shape carries
-  the K must be read.
+  the K must be read;
+- dot: "What colour is the dot inside the black ring?" Small dots of every colour are strewn over the
+  image; the target is the one a thin ring circles. A downscale shrinks the dot under a pixel, blended with
+  the background, and a crop shows its colour filling a patch: a detail lost, not only a place to look.
+  With `place="centre"` the ring is at the image's centre (within one dot's side), so where to look is
+  known and only whether to look is learned (the tiny-model GRPO benchmark, BENCHMARKS.md).
 
-Either way, once a model's pixel budget shrinks the image, the letters are a pixel or two: the answer is
+Once a model's pixel budget shrinks the image, the letters (or the dot) are a pixel or two: the answer is
 lost, and a crop at the target (the zoom tool) restores it. Records carry the target's box, so point-in-box
 and an oracle zoom point exist; `chain_example` turns a record into ViGoRL's multi-turn chain (docs/zoom.md):
 think, a tool call at the target in the family's frame, the crop as the tool's observation, the answer.
@@ -21,6 +26,7 @@ import itertools
 import json
 import math
 import random
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -29,18 +35,21 @@ from PIL import Image, ImageDraw, ImageFont
 from groundrl.boxes.geometry import box_center, point_in_box
 from groundrl.data.records import IMAGE_TOKEN, Record
 from groundrl.models.families import Family
-from groundrl.synth.scene import BACKGROUNDS, COLOURS, Shape, draw_shape, place_shapes
+from groundrl.synth.scene import BACKGROUNDS, COLOURS, Shape, apart, draw_shape, place_shapes
 from groundrl.tools.zoom import PRESETS, TOOL_NAME, ToolCall, ZoomPreset, ZoomSession, zoom
 
 Example = tuple[Record, list[Image.Image]]
 
-ASKS = ("letter", "colour")
+ASKS = ("letter", "colour", "dot")
+PLACES = ("anywhere", "centre")
 KINDS = ("square", "circle")  # a letter fits inside both
 # no A-F: an answer "B" would read as the option letter (B) (boxes.answers.choice_of)
 LETTERS = "HKLMNPRTVXYZ"
 LETTER_SCALE = 0.7  # letter height over the shape's side
 DARK_TEXT = (20, 20, 20)
 LIGHT_TEXT = (255, 255, 255)
+RING_INK = (20, 20, 20)
+RING_SCALE = 3  # the ring's radius over the dot's side
 
 
 @dataclass(frozen=True)
@@ -52,9 +61,11 @@ class VisualSearchOptions:
         min_target, max_target: side of every shape, target and distractors alike (pixels).
         min_distractors, max_distractors: shapes besides the target (fewer when the image is crowded).
         choices: options of the multiple-choice question (2 or more); 0 asks for a short answer.
-        ask: "letter" (read the letter on a named shape) or "colour" (the colour of the shape with a letter).
+        ask: "letter" (read the letter on a named shape), "colour" (the colour of the shape with a letter) or
+            "dot" (the colour of the dot inside the ring; shapes are dots of side min_target..max_target).
         letters: the letters shapes carry (none of A-F, which read as option letters).
         gap: least distance between two shapes (pixels), so that a crop shows one shape whole.
+        place: where the target is: "anywhere", or "centre" (within one shape's side of the image's centre).
     """
 
     min_size: int = 1024
@@ -67,12 +78,14 @@ class VisualSearchOptions:
     ask: str = "letter"
     letters: str = LETTERS
     gap: int = 8
+    place: str = "anywhere"
 
     def __post_init__(self) -> None:
         errors = [
             *(["min_size > max_size"] if self.min_size > self.max_size else []),
             *(["min_target > max_target"] if self.min_target > self.max_target else []),
-            *(["min_target must be at least 8 px (a letter needs 6)"] if self.min_target < 8 else []),
+            *([f"min_target must be at least {self.least_target} px"] if self.min_target < self.least_target else []),
+            *([f"place must be one of {', '.join(PLACES)}"] if self.place not in PLACES else []),
             *(["max_target must be under a quarter of min_size"] if 4 * self.max_target > self.min_size else []),
             *(["min_distractors > max_distractors"] if self.min_distractors > self.max_distractors else []),
             *([f"ask must be one of {', '.join(ASKS)}"] if self.ask not in ASKS else []),
@@ -83,10 +96,16 @@ class VisualSearchOptions:
         if errors:
             raise ValueError(f"VisualSearchOptions: {'; '.join(errors)}")
 
+    @property
+    def least_target(self) -> int:
+        """The smallest shape side the question allows: a letter needs 6 px of an 8 px shape, a dot 2 px."""
+        return 2 if self.ask == "dot" else 8
+
     def _too_many_choices(self) -> list[str]:
         pool = len(self.letters) if self.ask == "letter" else len(COLOURS)
         if self.choices > pool:
-            return [f"{self.choices} choices but only {pool} {self.ask}s to choose from"]
+            noun = "letter" if self.ask == "letter" else "colour"
+            return [f"{self.choices} choices but only {pool} {noun}s to choose from"]
         if self.ask == "colour" and self.choices > self.min_distractors + 1:
             return [f"{self.choices} colour choices need at least {self.choices - 1} distractors"]
         return []
@@ -114,6 +133,7 @@ class Scene:
     background: tuple[int, int, int]
     items: tuple[Item, ...]
     target: int
+    ring: int = 0  # radius of a ring around the target (pixels); 0: none
 
     @property
     def target_item(self) -> Item:
@@ -127,7 +147,12 @@ class Scene:
 
 
 def make_scene(rng: random.Random, opts: VisualSearchOptions) -> Scene:
-    """Place the shapes, choose the target and give every shape a letter (the target's own for `colour`)."""
+    """Place the shapes, choose the target and give every shape a letter (the target's own for `colour`);
+    for `dot`, see `make_dot_scene`."""
+    if opts.ask == "dot":
+        return make_dot_scene(rng, opts)
+    if opts.place == "centre":
+        raise ValueError("place='centre' is implemented for ask='dot' only")
     while True:
         width, height = rng.randint(opts.min_size, opts.max_size), rng.randint(opts.min_size, opts.max_size)
         short = min(width, height)
@@ -143,6 +168,34 @@ def make_scene(rng: random.Random, opts: VisualSearchOptions) -> Scene:
     letters = [target_letter if i == target else rng.choice(others) for i in range(len(shapes))]
     items = tuple(Item(s, c) for s, c in zip(shapes, letters, strict=True))
     return Scene(width, height, rng.choice(BACKGROUNDS), items, target)
+
+
+def make_dot_scene(rng: random.Random, opts: VisualSearchOptions) -> Scene:
+    """Dots of one side (`min_target`..`max_target`) and every colour, the target circled by a ring of radius
+    `RING_SCALE` sides; no other dot comes within two sides of the ring, so a crop at the ring shows one dot."""
+    width, height = rng.randint(opts.min_size, opts.max_size), rng.randint(opts.min_size, opts.max_size)
+    side = rng.randint(opts.min_target, opts.max_target)
+    ring = RING_SCALE * side
+    if opts.place == "centre":
+        x1 = width // 2 - side // 2 + rng.randint(-side, side)
+        y1 = height // 2 - side // 2 + rng.randint(-side, side)
+    else:
+        x1 = rng.randint(ring + side, width - ring - 2 * side)
+        y1 = rng.randint(ring + side, height - ring - 2 * side)
+    target = Shape("circle", rng.choice(list(COLOURS)), (x1, y1, x1 + side, y1 + side))
+    clear = ring + 2 * side + side / 2  # least distance between the target's centre and another dot's
+    shapes = [target]
+    count = 1 + rng.randint(opts.min_distractors, opts.max_distractors)
+    for _ in range(count * 30):
+        if len(shapes) == count:
+            break
+        x, y = rng.randint(0, width - side), rng.randint(0, height - side)
+        box = (x, y, x + side, y + side)
+        far = math.dist(target.center, (x + side / 2, y + side / 2)) >= clear
+        if far and all(apart(box, s.box, opts.gap) for s in shapes[1:]):
+            shapes.append(Shape("circle", rng.choice(list(COLOURS)), box))
+    items = tuple(Item(s, "") for s in shapes)
+    return Scene(width, height, rng.choice(BACKGROUNDS), items, 0, ring=ring)
 
 
 def _distinct_target(rng: random.Random, shapes: list[Shape], target: int, opts: VisualSearchOptions) -> list[Shape]:
@@ -169,16 +222,22 @@ def _font(size: int) -> ImageFont.FreeTypeFont:
 
 
 def render_scene(scene: Scene) -> Image.Image:
-    """The scene as a palette image (flat colours, letters without anti-aliasing)."""
+    """The scene as a palette image (flat colours, letters without anti-aliasing, the ring if any)."""
     image = Image.new("P", (scene.width, scene.height), scene.background)
     draw = ImageDraw.Draw(image)
     draw.fontmode = "1"
+    if scene.ring:
+        cx, cy = scene.target_item.shape.center
+        r = scene.ring
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), outline=RING_INK, width=max(1, r // 12))
     for item in scene.items:
         shape = item.shape
         draw_shape(draw, shape)
         r, g, b = COLOURS[shape.colour]
         ink = DARK_TEXT if 0.299 * r + 0.587 * g + 0.114 * b > 150 else LIGHT_TEXT
         side = shape.box[2] - shape.box[0]
+        if not item.letter:
+            continue
         draw.text(shape.center, item.letter, fill=ink, font=_font(round(side * LETTER_SCALE)), anchor="mm")
     return image
 
@@ -186,7 +245,10 @@ def render_scene(scene: Scene) -> Image.Image:
 def question_for(rng: random.Random, scene: Scene, opts: VisualSearchOptions) -> tuple[str, str, list[str] | None]:
     """(question, answer, choices); choices is None for a short answer."""
     item = scene.target_item
-    if opts.ask == "letter":
+    if opts.ask == "dot":
+        text, answer = "What colour is the small dot inside the black ring?", item.shape.colour
+        pool = list(COLOURS)
+    elif opts.ask == "letter":
         text, answer, pool = f"What letter is on the {item.shape.name}?", item.letter, list(opts.letters)
     else:
         text, answer = f"What colour is the shape marked with the letter {item.letter}?", item.shape.colour
@@ -216,6 +278,7 @@ def make_visual_search(rng: random.Random, rec_id: str, opts: VisualSearchOption
         source="synth/visual_search",
         meta={
             "ask": opts.ask,
+            "place": opts.place,
             "target": target.shape.name,
             "letter": target.letter,
             "shapes": len(scene.items),
@@ -284,6 +347,8 @@ SYSTEM_PROMPT = (
 )
 LOOK_TEXT = "The target is too small to read at this size. Let me look closer at ({x}, {y})."
 FINAL_TEXT = "Based on all the information I've gathered, I'll now provide my final answer."
+DIRECT_TEXT = "I can answer from the full image."
+LOOKS = ("target", "centre")
 
 
 @dataclass(frozen=True)
@@ -295,11 +360,33 @@ class ChainOptions:
             `dataclasses.replace(FAMILIES[name], max_pixels=...)`): tool points are in its frame.
         preset: the zoom tool's window and crop size.
         system: the system prompt ("" for none).
+        look: where a chain's tool call points: "target" (the box's centre) or "centre" (the image's, for a
+            task whose target is known to be there, `VisualSearchOptions(place="centre")`).
+        direct: the fraction of chains that answer from the full image without calling the tool (chosen
+            per record id, so the same records always answer directly): SFT data that holds both
+            behaviours, for RL to choose between.
     """
 
     family: Family
     preset: ZoomPreset = PRESETS["qa"]
     system: str = SYSTEM_PROMPT
+    look: str = "target"
+    direct: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.look not in LOOKS:
+            raise ValueError(f"ChainOptions: look must be one of {', '.join(LOOKS)}")
+        if not 0.0 <= self.direct <= 1.0:
+            raise ValueError("ChainOptions: direct must be between 0 and 1")
+
+    def answers_directly(self, record_id: str) -> bool:
+        """Whether the record's chain answers without the tool: a hash of its id below `direct`.
+
+        >>> from groundrl.models.families import FAMILIES
+        >>> ChainOptions(FAMILIES["qwen3-vl"], direct=1.0).answers_directly("x")
+        True
+        """
+        return zlib.crc32(record_id.encode()) / 2**32 < self.direct
 
 
 def tool_point(box: Sequence[float], width: int, height: int, family: Family) -> tuple[int, int]:
@@ -318,34 +405,49 @@ def tool_point(box: Sequence[float], width: int, height: int, family: Family) ->
     raise ValueError(f"box {list(box)} is smaller than one unit of {family.name}'s frame for a {width}x{height} image")
 
 
+def centre_point(width: int, height: int, family: Family) -> tuple[int, int]:
+    """The image's centre in the family's frame, rounded."""
+    x, y = family.frame(width, height).from_original([width / 2, height / 2])
+    return round(x), round(y)
+
+
 def chain_example(record: Record, image: Image.Image, opts: ChainOptions) -> Example:
     """A record with a box and an answer as a multi-turn zoom chain (docs/zoom.md): the question with the
-    image, a think and a tool call at the box's centre, the tool's observation with the crop (cut from
-    `image` at full resolution, exactly as `ZoomSession` answers that call), and the answer.
+    image, a think and a tool call at the box's centre (or the image's, `opts.look`), the tool's observation
+    with the crop (cut from `image` at full resolution, exactly as `ZoomSession` answers that call), and the
+    answer. A record that `opts.answers_directly` gets one turn instead: a think and the answer.
 
     Returns:
-        The chain record (images: the full image, then `images/{id}-crop.png`) and the crop.
+        The chain record (images: the full image, then `images/{id}-crop.png`) and the crop (no crop for a
+        direct answer).
     """
     width, height = record.image_sizes[record.image_index]
-    x, y = tool_point(record.boxes[0], width, height, opts.family)
-    observation = ZoomSession(image, opts.family, opts.preset).answer(ToolCall((x, y)))
-    call = json.dumps({"name": TOOL_NAME, "arguments": {"coordinate": [x, y]}})
-    look = LOOK_TEXT.format(x=x, y=y)
-    messages = [
-        *([{"role": "system", "content": opts.system}] if opts.system else []),
-        {"role": "user", "content": IMAGE_TOKEN + (record.question or "")},
-        {"role": "assistant", "content": f"<think>\n{look}\n</think>\n<tool_call>\n{call}\n</tool_call>"},
-        observation.as_message(),
-        {"role": "assistant", "content": f"<think>\n{FINAL_TEXT}\n</think>\n<answer> {record.answer} </answer>"},
-    ]
-    crop = observation.image
+    system = [{"role": "system", "content": opts.system}] if opts.system else []
+    question = {"role": "user", "content": IMAGE_TOKEN + (record.question or "")}
+    direct = opts.answers_directly(str(record.id))
+    last = f"<think>\n{DIRECT_TEXT if direct else FINAL_TEXT}\n</think>\n<answer> {record.answer} </answer>"
+    final = {"role": "assistant", "content": last}
+    point, crops = None, []
+    if direct:
+        messages = [*system, question, final]
+    else:
+        if opts.look == "centre":
+            point = centre_point(width, height, opts.family)
+        else:
+            point = tool_point(record.boxes[0], width, height, opts.family)
+        observation = ZoomSession(image, opts.family, opts.preset).answer(ToolCall(point))
+        call = json.dumps({"name": TOOL_NAME, "arguments": {"coordinate": list(point)}})
+        look = LOOK_TEXT.format(x=point[0], y=point[1])
+        think = {"role": "assistant", "content": f"<think>\n{look}\n</think>\n<tool_call>\n{call}\n</tool_call>"}
+        messages = [*system, question, think, observation.as_message(), final]
+        crops = [observation.image]
     chain = dataclasses.replace(
         record,
-        images=[record.images[record.image_index], f"images/{record.id}-crop.png"],
-        image_sizes=[[width, height], list(crop.size)],
+        images=[record.images[record.image_index], *(f"images/{record.id}-crop.png" for _ in crops)],
+        image_sizes=[[width, height], *(list(crop.size) for crop in crops)],
         question=None,
         messages=messages,
         image_index=0,
-        meta={**record.meta, "tool_point": [x, y], "family": opts.family.name},
+        meta={**record.meta, "tool_point": list(point) if point else None, "family": opts.family.name},
     )
-    return chain, [crop]
+    return chain, crops
