@@ -314,3 +314,19 @@ def test_the_visual_search_task_runs_through_the_loop(tiny_models, tmp_path):
         x0, y0, x1, y1 = look["window"]
         assert 0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height and x1 - x0 < width / 2  # a closer look
     assert compute_metrics(rows)["overall"]["n"] == 2
+
+
+@pytest.mark.parametrize("setting", ["tools", "", "Zoom when unsure."])
+def test_the_system_turn_is_the_tools_schema_none_or_the_given_text(tmp_path, setting):
+    """zoom_system=tools opens every trajectory with the tool's schema as multi-turn GRPO's rollouts show it
+    (tool_system_text), so that a model trained with the zoom recipes is judged on its training prompt."""
+    from groundrl.tools.env import tool_system_text
+
+    engine = ScriptedEngine(SCRIPT)
+    run_eval(zoom_config(qa_data(tmp_path, SCRIPT), zoom_system=setting), tmp_path / "run", engine=engine)
+    first = engine.calls[0][0].messages
+    if setting == "":
+        assert first[0]["role"] == "user"
+    else:
+        expected = tool_system_text(get_family("qwen2-vl")) if setting == "tools" else setting
+        assert first[0]["role"] == "system" and text_of(first[0]) == expected

@@ -103,6 +103,12 @@ def test_grpo_errors_name_their_key(paths, overrides, message):
     assert message in str(error.value) and "\n" not in str(error.value)
 
 
+def test_an_sft_runs_tools_are_checked(paths):
+    _check(SFTRunConfig, [*_base(paths), "tools=zoom"])
+    with pytest.raises(ConfigError, match=r"^tools: unknown value 'zom'; did you mean 'zoom'\?$"):
+        _check(SFTRunConfig, [*_base(paths), "tools=zom"])
+
+
 def test_the_processes_count_in_the_generation_batch(paths, monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
     options = {"num_generations": 4, "per_device_train_batch_size": 2, "gradient_accumulation_steps": 1}

@@ -70,7 +70,9 @@ class EvalConfig:
         zoom_half, zoom_size: the preset's half window (seen pixels) and crop side, when given.
         max_tool_calls: tool calls per trajectory, errors included, before the answer is forced.
         max_images: images per trajectory, the record's own and the crops (ViGoRL: 5).
-        zoom_system: the system turn describing the tool ("": none; records with their own keep theirs).
+        zoom_system: the system turn describing the tool ("": none; "tools": the tool's schema as multi-turn
+            GRPO's rollouts show it, for a model trained with GroundRL's zoom recipes; records with their own
+            keep theirs).
     """
 
     model: str = ""

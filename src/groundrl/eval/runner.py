@@ -37,6 +37,7 @@ from groundrl.eval.suites import Split, load_data, load_suite
 from groundrl.jsonio import complete_lines
 from groundrl.models.families import Family, get_family
 from groundrl.models.prompts import count_images, prompt_messages
+from groundrl.tools.env import TOOLS_SYSTEM, tool_system_text
 from groundrl.tools.zoom import PRESETS, ZoomLimits
 
 log = logging.getLogger(__name__)
@@ -260,12 +261,13 @@ def _zoom_rows(
     preset = PRESETS[cfg.zoom_preset]
     preset = replace(preset, half=cfg.zoom_half or preset.half, size=cfg.zoom_size or preset.size)
     limits = ZoomLimits(cfg.max_images, cfg.max_tool_calls)
+    system = tool_system_text(family) if cfg.zoom_system == TOOLS_SYSTEM else cfg.zoom_system
 
     def started() -> Iterator[Trajectory]:
         for i, (_, record) in enumerate(pending):
             prompt = _prompt(record, family, cfg.prompt)
             for k in range(cfg.samples):
-                yield start_trajectory((i, k), prompt, record.image_index, family, preset, limits, cfg.zoom_system)
+                yield start_trajectory((i, k), prompt, record.image_index, family, preset, limits, system)
 
     finished: dict[int, list[Trajectory]] = defaultdict(list)
     for done in run_trajectories(engine, started(), cfg.sampling(), cfg.batch_size):

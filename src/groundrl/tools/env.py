@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from PIL import Image
+from transformers.utils.chat_template_utils import render_jinja_template
 
 from groundrl.data.images import load_image
 from groundrl.models.families import Family
+from groundrl.models.templates import TOOL_TEMPLATES
 from groundrl.tools.zoom import PRESETS, ZoomLimits, ZoomPreset, ZoomSession, coordinate_call
 
 
@@ -103,3 +105,28 @@ class ZoomEnvironment:
             image = load_image(self._target) if isinstance(self._target, str) else self._target
             self.session = ZoomSession(image, self.family, self.preset, self.limits, images_used=self._images_used)
         return self.session.answer(coordinate_call(coordinate)).as_parts()
+
+
+TOOLS_SYSTEM = "tools"  # the setting (eval's zoom_system, synth's --system) that asks for tool_system_text
+
+
+def tool_system_text(family: Family) -> str:
+    """The system turn a zoom GRPO run's prompts open with: the family's tool template
+    (`models.templates.TOOL_TEMPLATES`) renders the zoom tool's schema there. Give it to SFT chains
+    (`ChainOptions.system`, `groundrl synth --system tools`) and to evaluation (`zoom_system=tools`) so that a
+    model is trained and judged on the prompt its GRPO rollouts see, token for token
+    (tests/tools/test_tool_prompts.py).
+
+    >>> from groundrl.models.families import FAMILIES
+    >>> tool_system_text(FAMILIES["qwen3-vl"]).splitlines()[0]
+    '# Tools'
+    """
+    tools = [ZoomEnvironment(family).search_coordinate]
+    rendered, _ = render_jinja_template(
+        [[{"role": "user", "content": "x"}]], tools=tools, chat_template=TOOL_TEMPLATES[family.name]
+    )
+    text = rendered[0]
+    opening = "<|im_start|>system\n"
+    if not text.startswith(opening):
+        raise ValueError(f"{family.name}: the tool template renders no system turn for the tool")
+    return text[len(opening) : text.index("<|im_end|>")]

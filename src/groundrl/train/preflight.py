@@ -63,6 +63,8 @@ def check_config(cfg: TrainCommon) -> Any:
         if cfg.tools == "zoom":
             defaults = defaults | {"max_tool_calling_iterations": cfg.zoom.max_turns}
         check_generation_batch(_field_defaults(config_cls) | defaults | user)
+    elif cfg.tools not in TOOLS:
+        raise _choice("tools", cfg.tools, TOOLS)
     return _build_trl_config(config_cls, cfg, defaults)
 
 

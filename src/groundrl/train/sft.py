@@ -11,6 +11,7 @@ from typing import Any
 
 from trl import SFTTrainer
 
+from groundrl.models.templates import use_tool_template
 from groundrl.train.common import RunLog, TrainCommon, start_run, train_and_save
 from groundrl.train.data import RowBuilder, processor_family, records_for, training_dataset
 from groundrl.train.models import freeze_vision, load_for_training, peft_config
@@ -35,10 +36,15 @@ class SFTRunConfig(TrainCommon):
     Attributes:
         think: a reasoning text put in <think> before the answer of records without their own chain
             (None: answer only).
+        tools: "zoom" renders the chains with the tool chat template that multi-turn GRPO renders its
+            rollouts with (`models.templates`), and saves it as the model's template, so that the SFT model
+            is trained, rolled out and evaluated on the same tokens (give the chains the tool's system
+            turn, `tools.env.tool_system_text`); "none": the model's own template.
     """
 
     output_dir: str = "runs/sft"
     think: str | None = None
+    tools: str = "none"
 
 
 def build_trainer(cfg: SFTRunConfig, callbacks: list | None = None) -> SFTTrainer:
@@ -46,6 +52,8 @@ def build_trainer(cfg: SFTRunConfig, callbacks: list | None = None) -> SFTTraine
     out = start_run(cfg)
     table = records_for(cfg, out)
     model, processor, family = load_for_training(cfg.model)
+    if cfg.tools == "zoom":
+        use_tool_template(processor, family)
     if cfg.freeze_vision:
         freeze_vision(model, family, projector=cfg.freeze_projector)
     dataset = training_dataset(table, RowBuilder("sft", processor_family(family, processor), cfg.prompt, cfg.think))
