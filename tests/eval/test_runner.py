@@ -251,3 +251,26 @@ def test_a_missing_model_is_one_line_before_any_run_folder(tmp_path):
     with pytest.raises(ValueError, match=r"^model: cannot read the config of '.*nowhere'; give a checkpoint folder$"):
         run_eval(EvalConfig(model=str(tmp_path / "nowhere"), data=str(data)), tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("layout", ["processor_config.json", "preprocessor_config.json"])
+def test_the_family_takes_the_checkpoints_own_pixel_bounds(tmp_path, layout):
+    """A checkpoint's processor bounds decide the frame a Qwen2.5-VL answers in and the zoom tool's window:
+    they are read from a transformers 5 checkpoint (processor_config.json, what every GroundRL run saves) as
+    from an older one (preprocessor_config.json); before, the first was missed and the defaults used."""
+    from transformers import AutoProcessor
+
+    from groundrl.eval.runner import resolve_family
+    from groundrl.models.tiny import TinySpec, make_tiny
+
+    path = make_tiny("qwen2.5-vl", tmp_path / "new", TinySpec(min_pixels=56 * 56, max_pixels=112 * 112))
+    if layout == "preprocessor_config.json":
+        old = tmp_path / "old"
+        old.mkdir()
+        (old / "config.json").write_bytes((path / "config.json").read_bytes())
+        AutoProcessor.from_pretrained(path).image_processor.save_pretrained(old)
+        path = old
+    assert (path / layout).exists()
+    family = resolve_family(EvalConfig(model=str(path)))
+    assert (family.min_pixels, family.max_pixels) == (56 * 56, 112 * 112)
+    assert family.input_size(1120, 1120) == (112, 112)  # what the model sees, and the frame it answers in

@@ -88,7 +88,10 @@ def resolve_family(cfg: EvalConfig) -> Family:
         except OSError as e:  # transformers' several-line hub message: a missing folder reads as a bad repo id
             raise ValueError(f"model: cannot read the config of {cfg.model!r}; give a checkpoint folder") from e
         family = get_family(model_type)
-    if cfg.engine == "openai" or not (Path(cfg.model) / "preprocessor_config.json").exists():
+    # transformers 5 saves a processor as processor_config.json (so every GroundRL checkpoint), older ones
+    # and the hubs' checkpoints as preprocessor_config.json
+    saved = ("processor_config.json", "preprocessor_config.json")
+    if cfg.engine == "openai" or not any((Path(cfg.model) / name).exists() for name in saved):
         return family
     from transformers import AutoProcessor
 
