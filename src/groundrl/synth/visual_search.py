@@ -8,7 +8,7 @@ Three kinds of question (`VisualSearchOptions.ask`):
 - dot: "What colour is the dot inside the black ring?" Small dots of every colour are strewn over the
   image; the target is the one a thin ring circles. A downscale shrinks the dot under a pixel, blended with
   the background, and a crop shows its colour filling a patch: a detail lost, not only a place to look.
-  With `place="centre"` the ring is at the image's centre (within one dot's side), so where to look is
+  With `place="centre"` the ring is at the image's centre (within half a dot's side), so where to look is
   known and only whether to look is learned (the tiny-model GRPO benchmark, BENCHMARKS.md).
 
 Once a model's pixel budget shrinks the image, the letters (or the dot) are a pixel or two: the answer is
@@ -65,7 +65,7 @@ class VisualSearchOptions:
             "dot" (the colour of the dot inside the ring; shapes are dots of side min_target..max_target).
         letters: the letters shapes carry (none of A-F, which read as option letters).
         gap: least distance between two shapes (pixels), so that a crop shows one shape whole.
-        place: where the target is: "anywhere", or "centre" (within one shape's side of the image's centre).
+        place: where the target is: "anywhere", or "centre" (within half a shape's side of the image's centre).
     """
 
     min_size: int = 1024
@@ -177,8 +177,8 @@ def make_dot_scene(rng: random.Random, opts: VisualSearchOptions) -> Scene:
     side = rng.randint(opts.min_target, opts.max_target)
     ring = RING_SCALE * side
     if opts.place == "centre":
-        x1 = width // 2 - side // 2 + rng.randint(-side, side)
-        y1 = height // 2 - side // 2 + rng.randint(-side, side)
+        x1 = width // 2 - side // 2 + rng.randint(-side // 2, side // 2)
+        y1 = height // 2 - side // 2 + rng.randint(-side // 2, side // 2)
     else:
         x1 = rng.randint(ring + side, width - ring - 2 * side)
         y1 = rng.randint(ring + side, height - ring - 2 * side)
