@@ -14,14 +14,19 @@ from trl.chat_template_utils import (
 from groundrl.models.families import FAMILIES
 from groundrl.models.templates import TOOL_TEMPLATES, use_tool_template
 from groundrl.tools.env import ZoomEnvironment
-from groundrl.tools.zoom import CROP_TEXT
+from groundrl.tools.zoom import CROP_TEXT, Observation
 
 TOOLS = [ZoomEnvironment.search_coordinate]
 CALL = {"type": "function", "function": {"name": "search_coordinate", "arguments": {"coordinate": [12, 34]}}}
+# the parts the zoom environment returns to TRL, the crop as a bare image part (its pixels go in separately)
+TOOL_PARTS = [
+    {"type": "text", "text": p["text"]} if p["type"] == "text" else {"type": "image"}
+    for p in Observation(CROP_TEXT, Image.new("RGB", (4, 4))).as_parts()
+]
 CONVERSATION = [
     {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "What colour is the sign?"}]},
     {"role": "assistant", "content": "", "tool_calls": [CALL]},
-    {"role": "tool", "name": "search_coordinate", "content": [{"type": "text", "text": CROP_TEXT}, {"type": "image"}]},
+    {"role": "tool", "name": "search_coordinate", "content": TOOL_PARTS},
 ]
 
 
@@ -47,7 +52,8 @@ def test_the_template_renders_a_zoom_and_trl_parses_the_call(tiny_models, family
     text = processor.apply_chat_template(CONVERSATION, tools=TOOLS, add_generation_prompt=True, tokenize=False)
     assert '"name": "search_coordinate"' in text.split("<|im_end|>")[0]  # the system turn lists the tool
     assert '<tool_call>\n{"name": "search_coordinate", "arguments": {"coordinate": [12, 34]}}\n</tool_call>' in text
-    crop_turn = f"<|im_start|>user\n<tool_response>\n{CROP_TEXT}<|vision_start|><|image_pad|><|vision_end|>\n"
+    # the chain's observation turn (Observation.as_message), token for token: SFT, GRPO and eval agree
+    crop_turn = f"<|im_start|>user\n<tool_response>\n{CROP_TEXT}\n<|vision_start|><|image_pad|><|vision_end|>\n"
     assert crop_turn + "</tool_response><|im_end|>\n<|im_start|>assistant\n" in text
     images = [Image.new("RGB", (64, 64)), Image.new("RGB", (64, 64))]
     batch = processor.apply_chat_template(

@@ -24,7 +24,7 @@ def env_on(images, **kw) -> ZoomEnvironment:
 def test_a_call_returns_the_crop_as_typed_parts():
     parts = env_on([Image.new("RGB", (640, 480))]).search_coordinate([500, 500])
     assert [p["type"] for p in parts] == ["text", "image"]
-    assert parts[0]["text"] == CROP_TEXT and parts[1]["image"].size == (672, 672)
+    assert parts[0]["text"] == CROP_TEXT + "\n" and parts[1]["image"].size == (672, 672)
 
 
 def test_a_bad_argument_is_a_text_observation():
@@ -38,7 +38,7 @@ def test_every_prompt_image_counts_and_the_target_image_is_zoomed():
     env.reset(images=images, image_index=1)
     parts = env.search_coordinate([500, 500])
     assert parts[1]["image"].getpixel((5, 5)) == (0, 0, 255)  # the blue one
-    assert parts[-1] == {"type": "text", "text": ANSWER_NOW}  # 2 prompt images + 1 crop: the limit
+    assert parts[-1] == {"type": "text", "text": "\n" + ANSWER_NOW}  # 2 prompt images + 1 crop: the limit
 
 
 def test_the_crop_is_cut_from_the_original_file_when_the_row_names_it(tmp_path):
@@ -65,7 +65,7 @@ def test_options_build_the_factory_trl_calls_once_per_rollout():
     env.reset(images=[Image.new("RGB", (640, 480))])
     first, second = env.search_coordinate([500, 500]), env.search_coordinate([100, 100])
     assert first[1]["image"].size == (384, 384) and first[-1]["type"] == "image"
-    assert second[-1] == {"type": "text", "text": ANSWER_NOW}  # max_turns=2: the second call is the last
+    assert second[-1] == {"type": "text", "text": "\n" + ANSWER_NOW}  # max_turns=2: the second call is the last
 
 
 CALL = '<tool_call>\n{"name": "search_coordinate", "arguments": {"coordinate": [20, 16]}}\n</tool_call><|im_end|>'

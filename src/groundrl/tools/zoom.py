@@ -260,9 +260,13 @@ class Observation:
         >>> [p["type"] for p in Observation("Here.", Image.new("RGB", (2, 2)), "<answer>").as_parts()]
         ['text', 'image', 'text']
         """
+        # the pieces joined by newlines, as in `as_message`: the tool turn TRL renders from these parts is
+        # then the chain's observation turn token for token
         parts: list[dict] = [{"type": "text", "text": self.text}]
-        parts += [{"type": "image", "image": self.image}] if self.image is not None else []
-        return parts + ([{"type": "text", "text": self.answer_now}] if self.final else [])
+        if self.image is not None:
+            parts[-1]["text"] += "\n"
+            parts.append({"type": "image", "image": self.image})
+        return parts + ([{"type": "text", "text": "\n" + self.answer_now}] if self.final else [])
 
 
 @dataclass
