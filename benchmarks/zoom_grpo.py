@@ -45,7 +45,7 @@ from groundrl.models.families import FAMILIES, Family
 from groundrl.models.tiny import make_tiny
 from groundrl.rewards import RewardSpec
 from groundrl.synth import ChainOptions, VisualSearchOptions, generate
-from groundrl.synth.visual_search import centre_point
+from groundrl.synth.chains import centre_point
 from groundrl.tools.env import ZoomOptions, tool_system_text
 from groundrl.tools.zoom import CROP_TEXT, ZoomPreset, zoom
 from groundrl.train import grpo, sft

@@ -17,17 +17,9 @@ from groundrl.data.pipeline import Source, read_sources
 from groundrl.data.records import read_records
 from groundrl.models.families import FAMILIES
 from groundrl.synth import ChainOptions, SynthOptions, VisualSearchOptions, example_rng, generate
+from groundrl.synth.chains import DIRECT_TEXT, centre_point, tool_point
 from groundrl.synth.scene import COLOURS
-from groundrl.synth.visual_search import (
-    DIRECT_TEXT,
-    RING_INK,
-    centre_point,
-    legibility,
-    make_scene,
-    min_contrast,
-    render_scene,
-    tool_point,
-)
+from groundrl.synth.visual_search import RING_INK, legibility, make_scene, min_contrast, render_scene
 from groundrl.tools.env import tool_system_text
 from groundrl.tools.zoom import CROP_TEXT, Observation, ZoomPreset, parse_tool_call, zoom
 from helpers import run_cli

@@ -17,8 +17,9 @@ from PIL import Image
 
 from groundrl.data.records import Record
 from groundrl.synth import tasks
+from groundrl.synth.chains import ChainOptions, chain_example
 from groundrl.synth.tasks import Example, SynthOptions
-from groundrl.synth.visual_search import ChainOptions, VisualSearchOptions, chain_example, make_visual_search
+from groundrl.synth.visual_search import VisualSearchOptions, make_visual_search
 
 __all__ = ["GENERATORS", "OPTIONS", "ChainOptions", "SynthOptions", "VisualSearchOptions", "generate", "iter_examples"]
 
@@ -64,7 +65,7 @@ def generate(
     """Write n examples of `task` to `out/records.jsonl` and `out/images/`; returns the JSONL path.
 
     With `chains`, also write each example as a multi-turn zoom chain to `out/chains.jsonl`, its crop to
-    `out/images/{id}-crop.png` (see `visual_search.chain_example`; the task needs answers and boxes).
+    `out/images/{id}-crop.png` (see `chains.chain_example`; the task needs answers and boxes).
     """
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
