@@ -7,6 +7,7 @@ import collections
 import itertools
 import multiprocessing
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from typing import IO, TypeVar
 
 T = TypeVar("T")
@@ -25,8 +26,10 @@ def map_in_order(fn: Callable[..., T], jobs: Iterable[tuple], workers: int) -> I
     """`fn(*job)` for each job, results in job order.
 
     With one job or one worker everything runs in this process (no pool start-up for small inputs).
-    Otherwise a spawn-context pool runs them, with at most 2 x workers jobs queued at a time.
-    `fn` must be a module-level function, its arguments and results picklable.
+    Otherwise a spawn-context process pool runs them, with at most 2 x workers jobs queued at a time.
+    `fn` must be a module-level function, its arguments and results picklable. A worker that dies (killed,
+    out of memory, failed to start) raises `BrokenProcessPool` here rather than leaving its job unanswered:
+    `multiprocessing.Pool` would wait for that job forever.
     """
     jobs = iter(jobs)
     head = list(itertools.islice(jobs, 2))
@@ -34,11 +37,14 @@ def map_in_order(fn: Callable[..., T], jobs: Iterable[tuple], workers: int) -> I
         for job in itertools.chain(head, jobs):
             yield fn(*job)
         return
-    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
         pending: collections.deque = collections.deque()
         for job in itertools.chain(head, jobs):
-            pending.append(pool.apply_async(fn, job))
+            pending.append(pool.submit(fn, *job))
             if len(pending) >= 2 * workers:
-                yield pending.popleft().get()
+                yield pending.popleft().result()
         while pending:
-            yield pending.popleft().get()
+            yield pending.popleft().result()
+    finally:  # on an error (or a consumer that stops early) queued jobs are dropped, not run to the end
+        pool.shutdown(wait=True, cancel_futures=True)
