@@ -1,6 +1,6 @@
 """Resume restores everything: a run SIGKILLed after its step-3 checkpoint and resumed to step 6 ends where an
 uninterrupted 6-step run ends (weights, optimizer, step, data position, RNG), for SFT and GRPO, full model and
-LoRA; a checkpoint without weights that fit the model refuses to resume."""
+LoRA, and SFT on multi-turn zoom chains; a checkpoint without weights that fit the model refuses to resume."""
 
 import json
 import logging
@@ -17,7 +17,10 @@ from peft import get_peft_model
 from safetensors.torch import load_file, save_file
 
 from groundrl.config import load_config
-from groundrl.synth import SynthOptions, generate
+from groundrl.models.families import FAMILIES
+from groundrl.synth import ChainOptions, SynthOptions, VisualSearchOptions, generate
+from groundrl.tools.env import tool_system_text
+from groundrl.tools.zoom import ZoomPreset
 from groundrl.train import grpo, sft
 from groundrl.train.checkpoints import ResumeError, saved_weights
 from groundrl.train.common import COMPLETE, drop_logs_after, resume_point
@@ -52,6 +55,19 @@ recipe[1](load_config(recipe[0], sys.argv[2], [f"output_dir={sys.argv[3]}"]), ca
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("resume-data")
     return generate("rec", 4, root, seed=4, opts=SynthOptions(min_size=56, max_size=70))
+
+
+@pytest.fixture(scope="module")
+def chains(tmp_path_factory):
+    """Four visual-search zoom chains over 256-320 px images, two that call the tool and two that answer at once,
+    with the tool's system turn."""
+    root = tmp_path_factory.mktemp("resume-chains")
+    opts = VisualSearchOptions(min_size=256, max_size=320, min_target=4, max_target=4, min_distractors=5,
+                               max_distractors=9, ask="dot", place="centre")  # fmt: skip
+    family = FAMILIES["qwen3-vl"]
+    chain_opts = ChainOptions(family, ZoomPreset(8, 56), system=tool_system_text(family), look="centre", direct=0.5)
+    generate("visual_search", 4, root, seed=2, opts=opts, chains=chain_opts)
+    return root / "chains.jsonl"
 
 
 def write_config(path: Path, kind: str, model: Path, data: Path, lora: bool) -> Path:
@@ -136,6 +152,18 @@ def plain(value):
 @pytest.mark.parametrize("lora", [False, True], ids=["full", "lora"])
 def test_sigkill_then_resume_ends_where_an_uninterrupted_run_ends(tiny_models, data, tmp_path, kind, lora):
     config = write_config(tmp_path / "config.yaml", kind, tiny_models["qwen2.5-vl"], data, lora)
+    assert_resume_matches(kind, config, tmp_path)
+
+
+def test_a_zoom_chain_sft_run_resumes_where_it_would_have_ended(tiny_models, chains, tmp_path):
+    """SFT on multi-turn zoom chains with the tool template (`tools: zoom`): crops in the user turns, the tool
+    turns masked, the rendering the trainer rebuilds on resume."""
+    config = write_config(tmp_path / "config.yaml", "sft", tiny_models["qwen3-vl"], chains, lora=False)
+    config.write_text(yaml.safe_dump(yaml.safe_load(config.read_text()) | {"tools": "zoom"}))
+    assert_resume_matches("sft", config, tmp_path)
+
+
+def assert_resume_matches(kind: str, config: Path, tmp_path: Path) -> None:
     killed = tmp_path / "killed"
     proc = start_killed_run(kind, config, killed)
     run(kind, config, tmp_path / "clean")
