@@ -91,6 +91,31 @@ def test_grpo_with_frozen_vision(tiny_models, data, tmp_path):
     assert "rewards/length_penalty/mean" in logged and "rewards/repetition_penalty/mean" in logged
 
 
+@pytest.mark.parametrize("family", ["qwen2.5-vl", "qwen3-vl"])
+def test_rollouts_never_sample_a_vision_placeholder(tiny_models, data, tmp_path, family):
+    """A sampled <|video_pad|> after a zoom turn crashed TRL's training forward (typed as a video with no
+    video grid); TRL keeps out the image placeholder only. Both stay out, with the user's own suppressed tokens."""
+    cfg = grpo_cfg(tiny_models, data, tmp_path / "grpo")
+    cfg = replace(cfg, model=str(tiny_models[family]), trl=cfg.trl | {"generation_kwargs": {"suppress_tokens": [5]}})
+    trainer = grpo.build_trainer(cfg)
+    model, config = trainer.model, trainer.model.config
+    placeholders = [config.image_token_id, config.video_token_id]
+    assert {*placeholders, 5} <= set(trainer.generation_config.suppress_tokens)
+
+    def prefer_placeholders(module, inputs, logits):  # a policy that wants them above every other token
+        logits = logits.clone()
+        logits[..., placeholders] += 1e4
+        return logits
+
+    model.get_output_embeddings().register_forward_hook(prefer_placeholders)
+    prompt = trainer.processing_class.tokenizer("Where is it?", return_tensors="pt").input_ids
+    torch.manual_seed(0)
+    free = model.generate(prompt, do_sample=True, max_new_tokens=6)[0, prompt.shape[1] :]
+    assert set(free.tolist()) <= set(placeholders)  # the hook works: unguarded sampling gives nothing else
+    guarded = model.generate(prompt, generation_config=trainer.generation_config, max_new_tokens=6)
+    assert not set(guarded[0, prompt.shape[1] :].tolist()) & set(placeholders)
+
+
 def test_difficulty_weight_scales_a_groups_gradient_by_phi(tiny_models, data, tmp_path):
     """Through TRL's own rollout and loss: the weighted advantages of group g are phi(m_g) times TRL's,
     and the gradient of the loss on group g alone is exactly phi(m_g) times the unweighted one."""

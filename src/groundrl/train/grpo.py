@@ -77,6 +77,7 @@ def build_trainer(cfg: GRPORunConfig, callbacks: list | None = None) -> GRPOTrai
     processor.tokenizer.truncation_side = "left"
     if cfg.tools == "zoom":
         use_tool_template(processor, family)
+    no_vision_tokens(args, model.config)
     if cfg.freeze_vision:
         freeze_vision(model, family, projector=cfg.freeze_projector)
     seen_family = processor_family(family, processor)
@@ -97,6 +98,24 @@ def build_trainer(cfg: GRPORunConfig, callbacks: list | None = None) -> GRPOTrai
         return GRPOTrainer(**kwargs)
     phi = difficulty_phi(cfg.difficulty, cfg.difficulty_w)
     return DifficultyWeightedGRPOTrainer(phi=phi, difficulty_reward=REWARDS[cfg.difficulty_reward], **kwargs)
+
+
+def no_vision_tokens(args: Any, config: Any) -> None:
+    """Rollouts never sample the image or video placeholder token (added to `generation_kwargs`, with the
+    user's own): TRL suppresses the image one only, and on the transformers path only. A policy that samples
+    `<|video_pad|>` after a tool turn gets it typed as a video, which the training forward cannot place (a
+    crash, seen at step 59 of a tiny model's zoom run); an `<|image_pad|>` mismatches the image features."""
+    ids = sorted(
+        {i for i in (getattr(config, "image_token_id", None), getattr(config, "video_token_id", None)) if i is not None}
+    )
+    if not ids:
+        return
+    kwargs = dict(args.generation_kwargs or {})
+    if args.use_vllm:  # vLLM's SamplingParams: a bias of -100 (its floor) keeps a token out
+        kwargs["logit_bias"] = {**{i: -100.0 for i in ids}, **(kwargs.get("logit_bias") or {})}
+    else:
+        kwargs["suppress_tokens"] = sorted({*(kwargs.get("suppress_tokens") or []), *ids})
+    args.generation_kwargs = kwargs
 
 
 def run_grpo(cfg: GRPORunConfig, callbacks: list | None = None) -> GRPOTrainer:
