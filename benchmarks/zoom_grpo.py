@@ -19,9 +19,12 @@ that looks is judged on the crop.
    centre and answer from the crop, the rest answer from the full image at once. The SFT model holds both
    behaviours and, greedily, follows the more frequent one: answering directly.
 3. Multi-turn GRPO from it (`tools: zoom`, ViGoRL's 0.6 x accuracy + 0.4 x format, the format's
-   tool bonus set to 0 so that calling the tool earns nothing by itself) on fresh prompts.
+   tool bonus set to 0 so that calling the tool earns nothing by itself) on fresh prompts, sampled at
+   temperature 0.7: at 1.0 the SFT model garbles one call in seven, a garbled call scores 0 and shares its
+   opening words with the calls that parse, and the decision to look then earns nothing on average
+   (BENCHMARKS.md).
 4. Both models on the same held-out questions through `groundrl eval ... tools=zoom`: greedy, and sampled
-   at temperature 1 (the policy GRPO trained), with how often each trajectory looked and its accuracy
+   at GRPO's temperature (the policy GRPO trained), with how often each trajectory looked and its accuracy
    when it did and when it did not. Wilson 95% intervals; paired differences for the gain.
 """
 
@@ -125,7 +128,7 @@ def run_grpo(args: argparse.Namespace, prompts: Path) -> float:
             learning_rate=args.grpo_lr,
             lr_scheduler_type="constant",
             beta=0.0,
-            temperature=1.0,
+            temperature=args.temperature,
             max_completion_length=384,
             logging_steps=1,
         ),
@@ -147,7 +150,7 @@ def evaluate(args: argparse.Namespace, model: Path, held: Path, system: str, nam
         zoom_system=system,
         max_new_tokens=160,
         batch_size=64,
-        temperature=1.0 if sampled else 0.0,
+        temperature=args.temperature if sampled else 0.0,
         samples=1,
         seed=args.seed,
     )
@@ -196,6 +199,7 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=4, help="prompts per GRPO step")
     parser.add_argument("--generations", type=int, default=8)
     parser.add_argument("--grpo-lr", type=float, default=1e-4)
+    parser.add_argument("--temperature", type=float, default=0.7, help="GRPO's rollouts and the sampled evaluation")
     parser.add_argument("--bonus", type=float, default=0.0, help="format reward per distinct call point (ViGoRL: 0.2)")
     parser.add_argument("--eval-samples", type=int, default=4, help="sampled trajectories per held-out record")
     parser.add_argument("--side", type=int, default=1024)
