@@ -29,7 +29,8 @@ def map_in_order(fn: Callable[..., T], jobs: Iterable[tuple], workers: int) -> I
     Otherwise a spawn-context process pool runs them, with at most 2 x workers jobs queued at a time.
     `fn` must be a module-level function, its arguments and results picklable. A worker that dies (killed,
     out of memory, failed to start) raises `BrokenProcessPool` here rather than leaving its job unanswered:
-    `multiprocessing.Pool` would wait for that job forever.
+    `multiprocessing.Pool` would wait for that job forever. Closed early (or on an error), the generator
+    returns at once: jobs already running finish in their workers, their results dropped.
     """
     jobs = iter(jobs)
     head = list(itertools.islice(jobs, 2))
@@ -46,5 +47,12 @@ def map_in_order(fn: Callable[..., T], jobs: Iterable[tuple], workers: int) -> I
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
-    finally:  # on an error (or a consumer that stops early) queued jobs are dropped, not run to the end
-        pool.shutdown(wait=True, cancel_futures=True)
+    except BaseException:
+        # An error, or a consumer that stopped early (GeneratorExit): queued jobs are dropped and running ones
+        # are not waited for. This may run as the garbage collector finalises an abandoned generator, on
+        # whatever thread it happens to run, the pool's own included; a pool that waited there could wait
+        # forever (multiprocessing.Pool's terminate did: CI hung in a test whose error left this generator
+        # in a reference cycle). Callers that can close it at once do (`contextlib.closing`).
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)

@@ -8,6 +8,7 @@ memory stays flat on any file size.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -212,11 +213,12 @@ def _items(
                 (fmt.name, lines, first, str(source.path), str(source.root), check, stop, keep)
                 for first, lines in line_batches(stream, BATCH_LINES)
             )
-            for records, rejects in map_in_order(_read_jsonl_batch, jobs, workers):
-                for record in records if keep else itertools.repeat(None, records):
-                    yield record, None, None
-                for error, raw in rejects:
-                    yield None, error, raw
+            with contextlib.closing(map_in_order(_read_jsonl_batch, jobs, workers)) as batches:
+                for records, rejects in batches:
+                    for record in records if keep else itertools.repeat(None, records):
+                        yield record, None, None
+                    for error, raw in rejects:
+                        yield None, error, raw
     elif fmt.container == "parquet":
         from groundrl.data.formats.parquet import read_parquet  # pyarrow loads only when Parquet is used
 

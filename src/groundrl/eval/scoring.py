@@ -10,6 +10,7 @@ The file is streamed: memory stays flat however long it is.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -278,13 +279,16 @@ def score_jsonl(
     total, bad = ScoreSummary(), []
     with open(path, encoding="utf-8") as stream:
         jobs = ((lines, first, path_str, not skip_bad) for first, lines in line_batches(stream, batch_lines))
-        for result in map_in_order(score_batch, jobs, workers or os.cpu_count() or 1):
-            if result.errors and not skip_bad:
-                raise result.errors[0]
-            total.merge(result.summary)
-            bad.extend(result.errors)
-            if details is not None:
-                details.write(result.details)
+        # closed here, at once, when a bad line stops the loop: not later, by the garbage collector
+        results = contextlib.closing(map_in_order(score_batch, jobs, workers or os.cpu_count() or 1))
+        with results as scored:
+            for result in scored:
+                if result.errors and not skip_bad:
+                    raise result.errors[0]
+                total.merge(result.summary)
+                bad.extend(result.errors)
+                if details is not None:
+                    details.write(result.details)
     total.skipped = len(bad)
     if not bad and not total.tally.n:
         raise InputError(path_str, None, None, "no predictions: the file is empty or holds only blank lines", "empty")
