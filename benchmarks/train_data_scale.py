@@ -3,6 +3,11 @@ for a few steps on N = 1k, 10k and 100k records of 640 px images (the records re
 files), each run a fresh process, as a user runs it.
 
     python benchmarks/train_data_scale.py [--sizes 1000 10000 100000] [--repeats 3] [--baseline REV]
+    python benchmarks/train_data_scale.py --shape chains --kinds sft    # multi-turn zoom chains, tools=zoom
+
+`--shape chains` trains SFT on multi-turn zoom chains (a question, a tool call, a `<tool_response>` turn with
+the crop, the answer: what `groundrl synth --chains` and the tree search's linearisation write) through the
+tool template (`tools=zoom`), two images a record, from a pool of 1,000 visual-search scenes.
 
 For each run: the time from the process start to the end of the first optimizer step (the first line of
 metrics.jsonl), the total wall time, and the peak resident memory of the process (wait4's ru_maxrss).
@@ -15,6 +20,7 @@ sizes in `--baseline-sizes`, side by side: the old path decoded every image befo
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -25,17 +31,25 @@ import tempfile
 import time
 from pathlib import Path
 
+from groundrl.models.families import FAMILIES
 from groundrl.models.tiny import TinySpec, make_tiny
-from groundrl.synth import SynthOptions, generate
+from groundrl.synth import ChainOptions, SynthOptions, VisualSearchOptions, generate
 
 REPO = Path(__file__).resolve().parents[1]
 POOL = 1_000
+FAMILY = "qwen2.5-vl"
 MODEL_PIXELS = 224 * 224
 
 
-def make_data(root: Path, sizes: list[int]) -> dict[int, Path]:
-    """A pool of 1,000 640 px scenes and, per size N, a JSONL of N records cycling over them."""
-    pool = generate("rec", POOL, root / "pool", seed=0, opts=SynthOptions(min_size=640, max_size=640))
+def make_data(root: Path, sizes: list[int], shape: str) -> dict[int, Path]:
+    """A pool of 1,000 640 px scenes and, per size N, a JSONL of N records (or chains) cycling over them."""
+    if shape == "chains":
+        family = dataclasses.replace(FAMILIES[FAMILY], max_pixels=MODEL_PIXELS)
+        opts = VisualSearchOptions(min_size=640, max_size=640, ask="dot", place="centre")
+        generate("visual_search", POOL, root / "pool", seed=0, opts=opts, chains=ChainOptions(family, direct=0.5))
+        pool = root / "pool" / "chains.jsonl"
+    else:
+        pool = generate("rec", POOL, root / "pool", seed=0, opts=SynthOptions(min_size=640, max_size=640))
     lines = pool.read_text().splitlines()
     files = {}
     for n in sizes:
@@ -49,9 +63,10 @@ def make_data(root: Path, sizes: list[int]) -> dict[int, Path]:
     return files
 
 
-def run(kind: str, model: Path, data: Path, out: Path, src: Path) -> dict[str, float]:
+def run(kind: str, model: Path, data: Path, out: Path, src: Path, extra: list[str]) -> dict[str, float]:
     """One training run in a fresh process: seconds to the first step, total seconds, peak RSS (MB)."""
     args = [f"model={model}", f"data={data}", f"output_dir={out}", "trl.max_steps=5", "trl.save_steps=1000"]
+    args += extra
     args += ["trl.per_device_train_batch_size=4", "trl.logging_steps=1", "trl.dataloader_num_workers=0"]
     if kind == "grpo":
         args += ["trl.num_generations=4", "trl.max_completion_length=16"]
@@ -77,8 +92,8 @@ def run(kind: str, model: Path, data: Path, out: Path, src: Path) -> dict[str, f
     return {"first_step_s": first or total, "total_s": total, "peak_mb": usage.ru_maxrss / 1024}
 
 
-def measure(kind, model, data, root, src, repeats, label) -> dict[str, float]:
-    runs = [run(kind, model, data, root / f"{kind}-{data.stem}-{label}-{r}", src) for r in range(repeats)]
+def measure(kind, model, data, root, src, repeats, label, extra) -> dict[str, float]:
+    runs = [run(kind, model, data, root / f"{kind}-{data.stem}-{label}-{r}", src, extra) for r in range(repeats)]
     return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
 
 
@@ -89,12 +104,17 @@ def main() -> None:
     parser.add_argument("--kinds", nargs="+", default=["sft", "grpo"])
     parser.add_argument("--baseline", help="a git revision to run side by side (its code in a worktree)")
     parser.add_argument("--baseline-sizes", type=int, nargs="+", default=[1_000])
+    parser.add_argument("--shape", choices=["records", "chains"], default="records", help="chains: SFT only")
     opts = parser.parse_args()
+    if opts.shape == "chains" and opts.kinds != ["sft"]:
+        parser.error("--shape chains trains SFT only: add --kinds sft")
+    extra = ["tools=zoom"] if opts.shape == "chains" else []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         # The processor's budget (224 x 224) makes the model's share small: the data path is what is measured.
-        model = make_tiny("qwen2.5-vl", root / "model", TinySpec(max_pixels=MODEL_PIXELS))
-        files = make_data(root, sorted(set(opts.sizes) | set(opts.baseline_sizes if opts.baseline else [])))
+        model = make_tiny(FAMILY, root / "model", TinySpec(max_pixels=MODEL_PIXELS))
+        sizes = sorted(set(opts.sizes) | set(opts.baseline_sizes if opts.baseline else []))
+        files = make_data(root, sizes, opts.shape)
         codes = [("this", REPO / "src")]
         if opts.baseline:
             tree = root / "baseline"
@@ -108,7 +128,7 @@ def main() -> None:
                 for name, src in codes:
                     sizes = opts.sizes if name == "this" else opts.baseline_sizes
                     for n in sizes:
-                        m = measure(kind, model, files[n], root, src, opts.repeats, label=name.split()[0])
+                        m = measure(kind, model, files[n], root, src, opts.repeats, name.split()[0], extra)
                         print(
                             f"| {name} | {kind} | {n:,} | {m['first_step_s']:.1f} | {m['total_s']:.1f} | "
                             f"{m['peak_mb']:.0f} |",
