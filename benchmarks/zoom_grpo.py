@@ -1,5 +1,5 @@
 """Benchmark: does multi-turn GRPO teach a tiny model to call the zoom tool where looking closer pays, and
-does its held-out accuracy rise over its SFT start? CPU, about 35 minutes on 2 cores.
+does its held-out accuracy rise over its SFT start? CPU, about 45 minutes on 2 cores.
 
     python benchmarks/zoom_grpo.py [--out runs/bench-zoom-grpo] [--grpo-steps 120] [--n-eval 256]
 

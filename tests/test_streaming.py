@@ -38,6 +38,7 @@ def test_closing_early_returns_without_waiting_for_running_jobs():
 
 def test_a_scoring_error_closes_the_pool_where_it_is_raised(tmp_path):
     # score_jsonl stops at a bad line with worker jobs still queued: it closes them before the error leaves
+    from groundrl.errors import InputError
     from groundrl.eval.scoring import score_jsonl
 
     bad = tmp_path / "p.jsonl"
@@ -53,7 +54,6 @@ def test_a_scoring_error_closes_the_pool_where_it_is_raised(tmp_path):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr("groundrl.eval.scoring.map_in_order", spy)
-        with pytest.raises(Exception, match=":1:") as caught:
+        with pytest.raises(InputError, match=":1:"):
             score_jsonl(bad, None, workers=2, batch_lines=5)
         assert closed == [True]  # while the error (and its traceback's frames) are still alive
-    del caught

@@ -280,9 +280,8 @@ def score_jsonl(
     with open(path, encoding="utf-8") as stream:
         jobs = ((lines, first, path_str, not skip_bad) for first, lines in line_batches(stream, batch_lines))
         # closed here, at once, when a bad line stops the loop: not later, by the garbage collector
-        results = contextlib.closing(map_in_order(score_batch, jobs, workers or os.cpu_count() or 1))
-        with results as scored:
-            for result in scored:
+        with contextlib.closing(map_in_order(score_batch, jobs, workers or os.cpu_count() or 1)) as results:
+            for result in results:
                 if result.errors and not skip_bad:
                     raise result.errors[0]
                 total.merge(result.summary)
