@@ -22,7 +22,7 @@ def test_a_job_that_raises_reraises_in_the_caller():
 
 def test_a_worker_that_dies_raises_instead_of_waiting_forever():
     # os._exit ends the worker process without an answer; multiprocessing.Pool waited on such a job for ever
-    with pytest.raises(BrokenProcessPool):
+    with pytest.raises(BrokenProcessPool, match="a worker process died without its answer"):
         list(map_in_order(os._exit, [(3,), (3,), (3,)], workers=2))
 
 

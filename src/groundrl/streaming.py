@@ -8,6 +8,7 @@ import itertools
 import multiprocessing
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import IO, TypeVar
 
 T = TypeVar("T")
@@ -47,6 +48,12 @@ def map_in_order(fn: Callable[..., T], jobs: Iterable[tuple], workers: int) -> I
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+    except BrokenProcessPool as e:  # the library's own words name the pool's internals, not what to do
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise BrokenProcessPool(
+            f"a worker process died without its answer (killed, or out of memory?); run with fewer workers, "
+            f"or with one to do the work in this process ({e})"
+        ) from e
     except BaseException:
         # An error, or a consumer that stopped early (GeneratorExit): queued jobs are dropped and running ones
         # are not waited for. This may run as the garbage collector finalises an abandoned generator, on
