@@ -285,3 +285,19 @@ def test_an_unreadable_token_count_is_logged_and_the_resume_goes_on(tmp_path, ca
         keep_token_count(trainer, str(tmp_path))
     assert trainer._total_train_tokens == 0
     assert f"{tmp_path / TOKENS} is unreadable" in caplog.text
+
+
+@pytest.mark.parametrize("kind", ["sft", "grpo"])
+def test_resuming_a_finished_run_trains_nothing_more(tiny_models, data, tmp_path, kind):
+    """transformers trains one step before it checks max_steps: a run resumed from its last checkpoint went on to
+    step 7 of 6 (seen on 100k zoom chains). Now it saves the final model and stops."""
+    config = write_config(tmp_path / "config.yaml", kind, tiny_models["qwen2.5-vl"], data, lora=False)
+    out = tmp_path / "run"
+    run(kind, config, out)
+    before, logged = weights(out), metrics(out)
+    (out / "model.safetensors").unlink()  # as if killed after the last checkpoint, before the final save
+    trainer = run(kind, config, out, "resume=true")
+    assert trainer.state.global_step == STEPS  # what the CLI reports
+    assert not (out / f"checkpoint-{STEPS + 1}").exists()
+    assert metrics(out) == logged
+    assert max_abs_difference(weights(out), before) == 0.0

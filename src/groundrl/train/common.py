@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import TrainerCallback
+from transformers import TrainerCallback, TrainerState
 
 from groundrl.config import ConfigError, to_dict
 from groundrl.data.pipeline import read_sources, split_sources
 from groundrl.data.records import Record
-from groundrl.train.checkpoints import RestoreWeights, saved_weights
+from groundrl.train.checkpoints import RestoreWeights, restore_weights, saved_weights
 from groundrl.train.models import LoraOptions
 
 log = logging.getLogger(__name__)
@@ -151,14 +151,32 @@ def train_and_save(trainer: Any, cfg: TrainCommon) -> Any:
     """
     checkpoint = resume_point(cfg)
     keep_token_count(trainer, checkpoint)
-    if checkpoint is not None:
-        # transformers' own resume misses save_pretrained's names: restore the weights by them (checkpoints.py)
-        trainer.add_callback(RestoreWeights(checkpoint, saved_weights(trainer.model, checkpoint)))
-        drop_logs_after(Path(cfg.output_dir) / "metrics.jsonl", checkpoint_step(checkpoint))
-    trainer.train(resume_from_checkpoint=checkpoint)
+    if checkpoint is not None and finished(trainer, checkpoint):
+        # transformers trains one step before it checks max_steps: resumed at the end, it went one step past it
+        log.info("resume: %s is the run's last step; nothing left to train, the final model is saved", checkpoint)
+        restore_weights(trainer.model, saved_weights(trainer.model, checkpoint))
+        trainer.state = TrainerState.load_from_json(str(Path(checkpoint) / "trainer_state.json"))  # step, log
+    else:
+        if checkpoint is not None:
+            # transformers' own resume misses save_pretrained's names: restore the weights by them (checkpoints.py)
+            trainer.add_callback(RestoreWeights(checkpoint, saved_weights(trainer.model, checkpoint)))
+            drop_logs_after(Path(cfg.output_dir) / "metrics.jsonl", checkpoint_step(checkpoint))
+        trainer.train(resume_from_checkpoint=checkpoint)
     trainer.save_model(cfg.output_dir)
     trainer.processing_class.save_pretrained(cfg.output_dir)
     return trainer
+
+
+def finished(trainer: Any, checkpoint: str) -> bool:
+    """Whether the checkpoint holds the run's last step: `trl.max_steps` reached, or, with no max_steps set, the
+    step count the run planned when it saved (its trainer_state.json), for as many epochs as asked now."""
+    step = checkpoint_step(checkpoint)
+    if trainer.args.max_steps > 0:
+        return step >= trainer.args.max_steps
+    path = Path(checkpoint) / "trainer_state.json"
+    state = json.loads(path.read_text()) if path.exists() else {}
+    same_epochs = state.get("num_train_epochs") == trainer.args.num_train_epochs
+    return same_epochs and 0 < state.get("max_steps", 0) <= step
 
 
 def keep_token_count(trainer: Any, checkpoint: str | None) -> None:
